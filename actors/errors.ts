@@ -1,0 +1,79 @@
+import { KeyflowError } from '../persistence';
+
+const show = (v: unknown, max = 80): string => {
+  let s: string;
+  try {
+    s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
+  } catch {
+    s = String(v);
+  }
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+};
+
+export class UnknownActorTypeError extends KeyflowError {
+  constructor(
+    readonly actorType: unknown,
+    known: string[],
+  ) {
+    super('UNKNOWN_ACTOR_TYPE', `unknown actor type ${show(actorType)}: this system defines ${known.map((k) => `'${k}'`).join(', ') || 'no actor types'}. Pass its definition in createActorSystem({ actors })`);
+  }
+}
+
+export class InvalidKeyError extends KeyflowError {
+  constructor(
+    readonly key: unknown,
+    reason: string,
+  ) {
+    super('INVALID_KEY', `invalid actor key ${show(key)}: ${reason}`);
+  }
+}
+
+export class InvalidEventError extends KeyflowError {
+  constructor(reason: string) {
+    super('INVALID_EVENT', `invalid event: ${reason}`);
+  }
+}
+
+export class EventTooLargeError extends KeyflowError {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super('EVENT_TOO_LARGE', `event is ${bytes} bytes as JSON, over the limit of ${limit} bytes (option maxEventBytes): send a reference to large data instead`);
+  }
+}
+
+export class AskTimeoutError extends KeyflowError {
+  constructor(
+    readonly actorType: string,
+    readonly key: string,
+    readonly eventId: string,
+    readonly timeoutMs: number,
+  ) {
+    super('ASK_TIMEOUT', `no commit of event ${eventId} for ${actorType} ${show(key)} within ${timeoutMs} ms: the event is enqueued and will still be applied; is a worker running (worker: true)?`);
+  }
+}
+
+export class SystemClosedError extends KeyflowError {
+  constructor() {
+    super('SYSTEM_CLOSED', 'the actor system is closed: create a new one');
+  }
+}
+
+export class NamespaceMismatchError extends KeyflowError {
+  constructor(namespace: string, stored: number, requested: number) {
+    super('NAMESPACE_MISMATCH', `namespace '${namespace}' was created with ${stored} partitions, this system asks for ${requested}: the partition count of a namespace never changes; use ${stored} or a new namespace`);
+  }
+}
+
+export class VersionMismatchError extends KeyflowError {
+  constructor(actorType: string, stored: number, current: number) {
+    super('VERSION_MISMATCH', `a snapshot of '${actorType}' was written by machine version ${stored}, the current version is ${current} and defineActor has no migrate(persisted, fromVersion) for it`);
+  }
+}
+
+export class DeadLetterNotFoundError extends KeyflowError {
+  constructor(id: string) {
+    super('DEAD_LETTER_NOT_FOUND', `no dead letter with id ${show(id)}: it was retried or discarded already, or never existed`);
+  }
+}

@@ -1,0 +1,145 @@
+import { v5 as uuidv5 } from 'uuid';
+import type { Envelope } from '../mailbox';
+import { dedupMember, toError, type ActorCommit, type JournalEntry, type JsonObject, type StepCommit } from '../persistence';
+import type { LiveActor } from './actor-host';
+import type { MachineRunner, StepEffects } from './machine-runner';
+import type { AnyMachineSnapshot } from 'xstate';
+import { stateView } from './state-view';
+
+/** Namespace of the deterministic (v5) ids of outputs and mail. */
+const KEYFLOW_UUID_NS = '6f0d6a3c-8a7e-4f55-9a43-2f0c1b7e5d10';
+
+/** An output of an actor, as `system.outputs()` yields it. */
+export interface Output {
+  /** Deterministic: the same committed emit always has the same id. */
+  id: string;
+  /** Source actor. */
+  type: string;
+  key: string;
+  /** Seq of the event whose step emitted it. */
+  seq: number;
+  event: JsonObject;
+}
+
+export interface DeadLetterBody {
+  id: string;
+  type: string;
+  key: string;
+  ts: number;
+  event: JsonObject;
+  error: { name: string; message: string };
+  attempts: number;
+  at: number;
+}
+
+export type AskReply =
+  | { kind: 'state'; state: ReturnType<typeof stateView> }
+  | { kind: 'duplicate' }
+  | { kind: 'dead-letter'; error: string };
+
+/**
+ * Collects what a sequence of applied events of one partition commits: the
+ * journal entries per actor, outputs and mail for the outbox, de-dup records,
+ * dead letters and ask replies. Applying mutates the live actor tentatively;
+ * if the commit fails, the caller drops the touched actors.
+ */
+export class StepBuilder {
+  private readonly groups = new Map<string, { actor: LiveActor; expectedSeq: number; entries: JournalEntry[] }>();
+  private readonly dedup: string[] = [];
+  private readonly outbox: { kind: 'out' | 'mail'; body: string }[] = [];
+  private readonly deadLetters: string[] = [];
+  private readonly replies: { askId: string; body: string }[] = [];
+  hasMail = false;
+
+  constructor(private readonly runners: ReadonlyMap<string, MachineRunner>) {}
+
+  get empty(): boolean {
+    return this.dedup.length === 0;
+  }
+
+  get touched(): LiveActor[] {
+    return [...this.groups.values()].map((g) => g.actor);
+  }
+
+  /** Record a successful step of `actor` on `env`. `mail` envelopes were validated by the caller. */
+  apply(actor: LiveActor, env: Envelope, event: JsonObject, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[]): void {
+    const seq = actor.seq + 1;
+    // Everything that can throw (serializing) happens before the first mutation.
+    const outputs = effects.outputs.map((out, n) => {
+      const output: Output = { id: uuidv5(`${actor.ref}/${seq}/out/${n}`, KEYFLOW_UUID_NS), type: actor.type, key: actor.key, seq, event: out };
+      return JSON.stringify(output);
+    });
+    let reply: string | undefined;
+    if (env.ask) {
+      const r: AskReply = { kind: 'state', state: stateView(actor.type, actor.key, next, seq, this.runners.get(actor.type)!.def.version) };
+      reply = JSON.stringify(r);
+    }
+
+    let group = this.groups.get(actor.ref);
+    if (!group) {
+      group = { actor, expectedSeq: actor.seq, entries: [] };
+      this.groups.set(actor.ref, group);
+    }
+    group.entries.push({ seq, id: env.id, ts: env.ts, event });
+    this.dedup.push(dedupMember(actor.ref, env.id));
+    for (const body of outputs) this.outbox.push({ kind: 'out', body });
+    for (const m of mail) this.outbox.push({ kind: 'mail', body: JSON.stringify(m) });
+    if (mail.length > 0) this.hasMail = true;
+    if (reply !== undefined) this.replies.push({ askId: env.ask!, body: reply });
+    actor.snapshot = next;
+    actor.seq = seq;
+    actor.initialActions = undefined;
+  }
+
+  /** Deterministic id of the n-th mail of an actor's step `seq`. */
+  static mailId(ref: string, seq: number, n: number): string {
+    return uuidv5(`${ref}/${seq}/mail/${n}`, KEYFLOW_UUID_NS);
+  }
+
+  /** Give up on an event: record it with its error, and its id as consumed. */
+  deadLetter(ref: string, env: Envelope, error: unknown, attempts: number, now: number): void {
+    const err = toError(error);
+    const body: DeadLetterBody = {
+      id: env.id,
+      type: env.type,
+      key: env.key,
+      ts: env.ts,
+      event: env.event,
+      error: { name: err.name, message: err.message },
+      attempts,
+      at: now,
+    };
+    this.deadLetters.push(JSON.stringify(body));
+    this.dedup.push(dedupMember(ref, env.id));
+    if (env.ask) {
+      const reply: AskReply = { kind: 'dead-letter', error: `${err.name}: ${err.message}` };
+      this.replies.push({ askId: env.ask, body: JSON.stringify(reply) });
+    }
+  }
+
+  /** The commit, with a snapshot for every actor whose last one is `snapshotEvery` events old. */
+  build(): StepCommit {
+    const actors: ActorCommit[] = [];
+    for (const { actor, expectedSeq, entries } of this.groups.values()) {
+      const runner = this.runners.get(actor.type)!;
+      const commit: ActorCommit = { ref: actor.ref, expectedSeq, entries };
+      if (actor.seq - actor.snapshotSeq >= runner.def.snapshotEvery) {
+        try {
+          commit.snapshot = { seq: actor.seq, version: runner.def.version, state: runner.persist(actor.snapshot) };
+        } catch {
+          // A context that is not JSON cannot be snapshotted; the journal still rebuilds it.
+        }
+      }
+      actors.push(commit);
+    }
+    return { actors, dedup: this.dedup, outbox: this.outbox, deadLetters: this.deadLetters, replies: this.replies };
+  }
+
+  /** After a successful commit: remember which snapshots were written. */
+  committed(commit: StepCommit): void {
+    for (const a of commit.actors) {
+      const g = this.groups.get(a.ref);
+      if (g && a.snapshot) g.actor.snapshotSeq = a.snapshot.seq;
+    }
+  }
+}

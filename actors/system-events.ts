@@ -1,0 +1,49 @@
+import { EventEmitter } from 'node:events';
+
+/** Where an error happened. */
+export interface ErrorContext {
+  partition?: number;
+}
+
+export interface SupervisionEvent {
+  type: string;
+  key: string;
+  eventId: string;
+  error: Error;
+  attempts: number;
+}
+
+/** The events of an actor system, one documented member each. */
+export interface SystemListener {
+  /** A worker-level error it recovers from by itself (Redis unreachable, a malformed job); never thrown. */
+  error: (error: Error, context: ErrorContext) => void;
+  /** This worker took a partition's lease. */
+  leaseAcquired: (info: { partition: number; epoch: number }) => void;
+  /** This worker lost a partition's lease (expired, taken over): it stopped committing for it. */
+  leaseLost: (info: { partition: number; epoch: number; reason: string }) => void;
+  /** A failed step: the actor was rebuilt from snapshot + journal and the event is retried. */
+  restarted: (info: SupervisionEvent) => void;
+  /** Supervision gave up on an event: it went to the dead letters. */
+  deadLettered: (info: SupervisionEvent) => void;
+}
+
+/** A typed EventEmitter over SystemListener. */
+export class SystemEvents extends EventEmitter {
+  override on<E extends keyof SystemListener>(event: E, listener: SystemListener[E]): this {
+    return super.on(event, listener);
+  }
+
+  override once<E extends keyof SystemListener>(event: E, listener: SystemListener[E]): this {
+    return super.once(event, listener);
+  }
+
+  override off<E extends keyof SystemListener>(event: E, listener: SystemListener[E]): this {
+    return super.off(event, listener);
+  }
+
+  override emit<E extends keyof SystemListener>(event: E, ...args: Parameters<SystemListener[E]>): boolean {
+    // An 'error' with no listener must not crash the process: workers recover by themselves.
+    if (event === 'error' && this.listenerCount('error') === 0) return false;
+    return super.emit(event, ...args);
+  }
+}

@@ -1,0 +1,539 @@
+import { Redis, Cluster, type RedisOptions, type ClusterNode, type ClusterOptions } from 'ioredis';
+import { hostname } from 'node:os';
+import { v4 as uuidv4 } from 'uuid';
+import { partitionOf, PartitionConsumer, Producer, type Envelope } from '../mailbox';
+import {
+  actorRef,
+  CommitStore,
+  DeadLetterStore,
+  InvalidOptionError,
+  JournalStore,
+  LeaseStore,
+  namespaceMetaKey,
+  OutboxStore,
+  PartitionKeys,
+  registerScripts,
+  toError,
+  type JournalEntry,
+  type RedisClient,
+} from '../persistence';
+import { ActorHost } from './actor-host';
+import { ACTOR_TYPE_PATTERN, type ActorDefinition } from './define-actor';
+import { AskTimeoutError, DeadLetterNotFoundError, NamespaceMismatchError, SystemClosedError, UnknownActorTypeError } from './errors';
+import { MachineRunner } from './machine-runner';
+import { PartitionWorker } from './partition-worker';
+import { stateView, type ActorState } from './state-view';
+import type { AskReply, DeadLetterBody, Output } from './step-builder';
+import { SystemEvents } from './system-events';
+import { toEnvelope, type SendInput, type ValidationLimits } from './validation';
+
+/** Where Redis is: a URL, ioredis options, or a cluster. */
+export type RedisConfig = string | RedisOptions | { cluster: ClusterNode[]; options?: ClusterOptions };
+
+export interface ActorSystemOptions {
+  redis: RedisConfig;
+  /** Isolates systems sharing one Redis: `[a-z][a-z0-9_-]*`. */
+  namespace: string;
+  /** Fixed for the life of a namespace. @default 16 */
+  partitions?: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- definitions of machines of any type
+  actors: ActorDefinition<any>[];
+  /** false: a producer/reader only. @default true */
+  worker?: boolean;
+  /** Partition lease TTL (ms): a dead worker's partitions move after this. @default 5000 */
+  leaseTtlMs?: number;
+  /** Live actors kept in memory by this worker. @default 50000 */
+  maxLiveActors?: number;
+  /** Events applied and committed together (one script call). @default 1000 */
+  maxBatchEvents?: number;
+  /** Largest event accepted, as JSON bytes. @default 65536 */
+  maxEventBytes?: number;
+  /** Event ids are remembered (for de-dup) at least this long (ms). @default 86400000 */
+  dedupRetainMs?: number;
+  /** At most this many remembered event ids per partition. @default 1000000 */
+  dedupMaxEntries?: number;
+  /** Approximate length kept of each partition's outbox and dead-letter stream. @default 100000 */
+  streamMaxLen?: number;
+  /** Identity of this worker in leases. @default `<hostname>-<pid>-<random>` */
+  workerId?: string;
+}
+
+export interface SendOptions {
+  /** Idempotency id: a second send with the same id (to the same actor) is applied once. */
+  id?: string;
+  /** Event time (ms). @default now */
+  ts?: number;
+  /** Deliver after this long (ms), outside the key's send order. */
+  delayMs?: number;
+}
+
+export interface SendManyItem {
+  type: string;
+  key: string;
+  event: unknown;
+  id?: string;
+  ts?: number;
+}
+
+export interface DeadLetter {
+  id: string;
+  type: string;
+  key: string;
+  event: Record<string, unknown>;
+  error: { name: string; message: string };
+  attempts: number;
+  ts: number;
+  at: number;
+}
+
+export interface OutputsOptions {
+  /** `'start'` (everything retained), `'now'`, or a `position` of an output read before. @default 'start' */
+  from?: string;
+}
+
+/** An output with the position to resume after it. */
+export interface PositionedOutput extends Output {
+  position: string;
+}
+
+export interface ActorSystem {
+  send(type: string, key: string, event: unknown, opts?: SendOptions): Promise<{ id: string }>;
+  sendMany(items: SendManyItem[]): Promise<{ ids: string[] }>;
+  ask(type: string, key: string, event: unknown, opts?: SendOptions & { timeoutMs?: number }): Promise<ActorState>;
+  get(type: string, key: string): Promise<ActorState | undefined>;
+  journal(type: string, key: string, opts?: { fromSeq?: number; toSeq?: number }): Promise<JournalEntry[]>;
+  replay(type: string, key: string, opts: { toSeq: number }): Promise<ActorState | undefined>;
+  outputs(opts?: OutputsOptions): AsyncIterable<PositionedOutput>;
+  deadLetters(): {
+    list(opts?: { limit?: number }): Promise<DeadLetter[]>;
+    retry(id: string): Promise<void>;
+    discard(id: string): Promise<void>;
+  };
+  drain(opts?: { timeoutMs?: number }): Promise<void>;
+  close(): Promise<void>;
+  readonly events: SystemEvents;
+  readonly namespace: string;
+  readonly partitions: number;
+  /** Partitions whose lease this worker holds. */
+  ownedPartitions(): number[];
+}
+
+interface Resolved {
+  namespace: string;
+  partitions: number;
+  worker: boolean;
+  leaseTtlMs: number;
+  maxLiveActors: number;
+  maxBatchEvents: number;
+  maxEventBytes: number;
+  dedupRetainMs: number;
+  dedupMaxEntries: number;
+  streamMaxLen: number;
+  workerId: string;
+}
+
+function intOption(name: string, v: unknown, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new InvalidOptionError(name, `an integer from ${min} to ${max}`, v);
+  return v;
+}
+
+function resolveOptions(o: ActorSystemOptions): Resolved {
+  if (typeof o !== 'object' || o === null) throw new InvalidOptionError('createActorSystem(options)', 'an object', o);
+  if (typeof o.namespace !== 'string' || !ACTOR_TYPE_PATTERN.test(o.namespace)) {
+    throw new InvalidOptionError('namespace', 'a string matching [a-z][a-z0-9_-]* (at most 64 characters)', o.namespace);
+  }
+  if (!Array.isArray(o.actors) || o.actors.length === 0) throw new InvalidOptionError('actors', 'a non-empty array of defineActor(...) results', o.actors);
+  const types = new Set<string>();
+  for (const a of o.actors) {
+    if (!a || typeof a.type !== 'string' || !a.machine) throw new InvalidOptionError('actors[]', 'defineActor(...) results', a);
+    if (types.has(a.type)) throw new InvalidOptionError('actors', 'unique actor types', a.type);
+    types.add(a.type);
+  }
+  if (o.worker !== undefined && typeof o.worker !== 'boolean') throw new InvalidOptionError('worker', 'a boolean', o.worker);
+  const workerId = o.workerId ?? `${hostname()}-${process.pid}-${uuidv4().slice(0, 8)}`;
+  if (typeof workerId !== 'string' || workerId.length === 0 || workerId.includes('|')) {
+    throw new InvalidOptionError('workerId', 'a non-empty string without "|"', workerId);
+  }
+  return {
+    namespace: o.namespace,
+    partitions: intOption('partitions', o.partitions, 16, 1, 16_384),
+    worker: o.worker ?? true,
+    leaseTtlMs: intOption('leaseTtlMs', o.leaseTtlMs, 5_000, 200),
+    maxLiveActors: intOption('maxLiveActors', o.maxLiveActors, 50_000, 1),
+    maxBatchEvents: intOption('maxBatchEvents', o.maxBatchEvents, 1_000, 1, 10_000),
+    maxEventBytes: intOption('maxEventBytes', o.maxEventBytes, 65_536, 64, 16 * 1024 * 1024),
+    dedupRetainMs: intOption('dedupRetainMs', o.dedupRetainMs, 86_400_000, 1_000),
+    dedupMaxEntries: intOption('dedupMaxEntries', o.dedupMaxEntries, 1_000_000, 1_000),
+    streamMaxLen: intOption('streamMaxLen', o.streamMaxLen, 100_000, 100),
+    workerId,
+  };
+}
+
+function connect(config: RedisConfig): RedisClient {
+  const common = { maxRetriesPerRequest: null, enableReadyCheck: true } as const;
+  if (typeof config === 'string') return new Redis(config, common);
+  if ('cluster' in config) {
+    return new Cluster(config.cluster, { ...config.options, redisOptions: { ...config.options?.redisOptions, ...common } });
+  }
+  return new Redis({ ...config, ...common });
+}
+
+/** A new connection to the same Redis (for blocking reads). */
+function duplicate(client: RedisClient): RedisClient {
+  return client instanceof Cluster ? client.duplicate() : client.duplicate();
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Create an actor system: connect, check the namespace, and (with
+ * `worker: true`) start taking partitions' leases and processing their events.
+ */
+export async function createActorSystem(options: ActorSystemOptions): Promise<ActorSystem> {
+  const cfg = resolveOptions(options);
+  if (options.redis === undefined || options.redis === null || (typeof options.redis !== 'string' && typeof options.redis !== 'object')) {
+    throw new InvalidOptionError('redis', 'a URL, ioredis options or { cluster: [...] }', options.redis);
+  }
+  const client = connect(options.redis);
+  client.on('error', () => {
+    /* ioredis reconnects by itself; commands wait for it (maxRetriesPerRequest: null) */
+  });
+  try {
+    registerScripts(client);
+    await checkNamespace(client, cfg);
+  } catch (err) {
+    client.disconnect();
+    throw err;
+  }
+  return new System(client, cfg, options.actors);
+}
+
+async function checkNamespace(client: RedisClient, cfg: Resolved): Promise<void> {
+  const key = namespaceMetaKey(cfg.namespace);
+  await client.hsetnx(key, 'partitions', String(cfg.partitions));
+  const stored = Number(await client.hget(key, 'partitions'));
+  if (stored !== cfg.partitions) throw new NamespaceMismatchError(cfg.namespace, stored, cfg.partitions);
+  const policy = await client.config('GET', 'maxmemory-policy').catch(() => undefined);
+  const value = Array.isArray(policy) ? policy[1] : undefined;
+  if (value !== undefined && value !== 'noeviction') {
+    throw new InvalidOptionError('redis', "a Redis with maxmemory-policy 'noeviction' (evicting keys would lose journals)", value);
+  }
+}
+
+class System implements ActorSystem {
+  readonly events = new SystemEvents();
+  private readonly keys: PartitionKeys[];
+  private readonly runners = new Map<string, MachineRunner>();
+  private readonly limits: ValidationLimits;
+  private readonly producer: Producer;
+  private readonly journals: JournalStore;
+  private readonly commits: CommitStore;
+  private readonly outbox: OutboxStore;
+  private readonly deadLetterStore: DeadLetterStore;
+  private readonly workers: PartitionWorker[] = [];
+  private readonly blocking = new Set<RedisClient>();
+  private host: ActorHost | undefined;
+  private passivation: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: RedisClient,
+    private readonly cfg: Resolved,
+    actors: ActorDefinition[],
+  ) {
+    this.keys = Array.from({ length: cfg.partitions }, (_, p) => new PartitionKeys(cfg.namespace, p));
+    for (const def of actors) this.runners.set(def.type, new MachineRunner(def));
+    this.limits = { knownTypes: new Set(this.runners.keys()), maxEventBytes: cfg.maxEventBytes };
+    this.producer = new Producer(client, { queuePrefix: (p) => this.keys[p]!.tag });
+    this.journals = new JournalStore(client);
+    this.commits = new CommitStore(client, {
+      dedupRetainMs: cfg.dedupRetainMs,
+      dedupMaxEntries: cfg.dedupMaxEntries,
+      streamMaxLen: cfg.streamMaxLen,
+      replyTtlMs: 60_000,
+    });
+    this.outbox = new OutboxStore(client);
+    this.deadLetterStore = new DeadLetterStore(client);
+    if (cfg.worker) this.startWorkers();
+  }
+
+  get namespace(): string {
+    return this.cfg.namespace;
+  }
+
+  get partitions(): number {
+    return this.cfg.partitions;
+  }
+
+  ownedPartitions(): number[] {
+    return this.workers.filter((w) => w.holdsLease).map((w) => w.partition);
+  }
+
+  private startWorkers(): void {
+    const host = new ActorHost(this.journals, this.runners, this.cfg.maxLiveActors);
+    this.host = host;
+    const leases = new LeaseStore(this.client);
+    for (const keys of this.keys) {
+      const consumer = new PartitionConsumer(this.client as never, {
+        prefix: keys.tag,
+        lockDurationMs: this.cfg.leaseTtlMs,
+        onError: (err) => this.events.emit('error', err, { partition: keys.partition }),
+      });
+      const worker = new PartitionWorker(
+        { keys, consumer, host, runners: this.runners, leases, commits: this.commits, outbox: this.outbox, producer: this.producer, events: this.events, now: Date.now },
+        {
+          owner: this.cfg.workerId,
+          leaseTtlMs: this.cfg.leaseTtlMs,
+          maxBatchJobs: 100,
+          maxBatchEvents: this.cfg.maxBatchEvents,
+          partitions: this.cfg.partitions,
+          validation: this.limits,
+        },
+      );
+      this.workers.push(worker);
+      worker.start();
+    }
+    const minIdle = Math.min(...[...this.runners.values()].map((r) => r.def.idleAfterMs));
+    this.passivation = setInterval(() => host.passivateIdle(), Math.max(1_000, Math.floor(minIdle / 2)));
+    this.passivation.unref();
+  }
+
+  private ensureOpen(): void {
+    if (this.closing) throw new SystemClosedError();
+  }
+
+  private partitionOf(type: string, key: string): number {
+    return partitionOf(type, key, this.cfg.partitions);
+  }
+
+  async send(type: string, key: string, event: unknown, opts: SendOptions = {}): Promise<{ id: string }> {
+    this.ensureOpen();
+    const env = toEnvelope({ type, key, event, id: opts.id, ts: opts.ts }, this.limits, Date.now());
+    await this.enqueue(env, opts.delayMs);
+    return { id: env.id };
+  }
+
+  private async enqueue(env: Envelope, delayMs: number | undefined): Promise<void> {
+    const p = this.partitionOf(env.type, env.key);
+    if (delayMs !== undefined) {
+      if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
+        throw new InvalidOptionError('opts.delayMs', 'a finite number of ms >= 0', delayMs);
+      }
+      if (delayMs > 0) return this.producer.enqueueDelayed(p, env, delayMs);
+    }
+    return this.producer.enqueue(p, [env]);
+  }
+
+  async sendMany(items: SendManyItem[]): Promise<{ ids: string[] }> {
+    this.ensureOpen();
+    if (!Array.isArray(items)) throw new InvalidOptionError('sendMany(items)', 'an array of { type, key, event, id?, ts? }', items);
+    const now = Date.now();
+    const envs = items.map((it, i) => {
+      if (typeof it !== 'object' || it === null) throw new InvalidOptionError(`items[${i}]`, 'an object { type, key, event }', it);
+      return toEnvelope(it as SendInput, this.limits, now);
+    });
+    const byPartition = new Map<number, Envelope[]>();
+    for (const env of envs) {
+      const p = this.partitionOf(env.type, env.key);
+      let list = byPartition.get(p);
+      if (!list) byPartition.set(p, (list = []));
+      list.push(env);
+    }
+    await Promise.all([...byPartition].map(([p, list]) => this.producer.enqueue(p, list)));
+    return { ids: envs.map((e) => e.id) };
+  }
+
+  async ask(type: string, key: string, event: unknown, opts: SendOptions & { timeoutMs?: number } = {}): Promise<ActorState> {
+    this.ensureOpen();
+    const timeoutMs = intOption('opts.timeoutMs', opts.timeoutMs, 5_000, 1);
+    const env = toEnvelope({ type, key, event, id: opts.id, ts: opts.ts }, this.limits, Date.now());
+    env.ask = uuidv4();
+    const keys = this.keys[this.partitionOf(type, key)]!;
+    const conn = duplicate(this.client);
+    conn.on('error', () => {});
+    this.blocking.add(conn);
+    try {
+      await this.enqueue(env, opts.delayMs);
+      const deadline = Date.now() + timeoutMs + (opts.delayMs ?? 0);
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new AskTimeoutError(type, key, env.id, timeoutMs);
+        const res = await conn.blpop(keys.reply(env.ask), Math.min(left, 1_000) / 1000);
+        if (this.closing) throw new SystemClosedError();
+        if (!res) continue;
+        const reply = JSON.parse(res[1]) as AskReply;
+        if (reply.kind === 'state') return reply.state;
+        if (reply.kind === 'duplicate') {
+          const state = await this.get(type, key);
+          if (state) return state;
+        }
+        throw new Error(`event ${env.id} for ${type} ${JSON.stringify(key)} was dead-lettered: ${reply.kind === 'dead-letter' ? reply.error : 'unknown'}`);
+      }
+    } finally {
+      this.blocking.delete(conn);
+      conn.disconnect();
+    }
+  }
+
+  private runner(type: string): MachineRunner {
+    const r = this.runners.get(type);
+    if (!r) throw new UnknownActorTypeError(type, [...this.runners.keys()]);
+    return r;
+  }
+
+  private checkKey(type: string, key: string): void {
+    toEnvelope({ type, key, event: { type: 'get' } }, this.limits, 0);
+  }
+
+  async get(type: string, key: string): Promise<ActorState | undefined> {
+    const runner = this.runner(type);
+    this.checkKey(type, key);
+    const keys = this.keys[this.partitionOf(type, key)]!;
+    const loaded = await this.journals.load(keys, actorRef(type, key));
+    if (loaded.seq === 0 && !loaded.snapshot) return undefined;
+    return stateView(type, key, runner.rehydrate(key, loaded), loaded.seq, runner.def.version);
+  }
+
+  async journal(type: string, key: string, opts: { fromSeq?: number; toSeq?: number } = {}): Promise<JournalEntry[]> {
+    this.runner(type);
+    this.checkKey(type, key);
+    const fromSeq = intOption('fromSeq', opts.fromSeq, 1, 1);
+    const toSeq = opts.toSeq === undefined ? -1 : intOption('toSeq', opts.toSeq, 1, 1);
+    return this.journals.range(this.keys[this.partitionOf(type, key)]!, actorRef(type, key), fromSeq, toSeq);
+  }
+
+  async replay(type: string, key: string, opts: { toSeq: number }): Promise<ActorState | undefined> {
+    const runner = this.runner(type);
+    this.checkKey(type, key);
+    const toSeq = intOption('toSeq', opts?.toSeq, 1, 0);
+    if (toSeq === 0) return undefined;
+    const keys = this.keys[this.partitionOf(type, key)]!;
+    const loaded = await this.journals.load(keys, actorRef(type, key), { upToSeq: toSeq, fromScratch: true });
+    if (loaded.tail.length === 0) return undefined;
+    const applied = loaded.tail.length;
+    return stateView(type, key, runner.rehydrate(key, { snapshot: undefined, seq: applied, tail: loaded.tail }), applied, runner.def.version);
+  }
+
+  outputs(opts: OutputsOptions = {}): AsyncIterable<PositionedOutput> {
+    this.ensureOpen();
+    const from = opts.from ?? 'start';
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const system = this;
+    return {
+      [Symbol.asyncIterator]: () => system.readOutputs(from),
+    };
+  }
+
+  private async *readOutputs(from: string): AsyncGenerator<PositionedOutput> {
+    let positions: string[];
+    if (from === 'start') positions = this.keys.map(() => '0');
+    else if (from === 'now') positions = await this.outbox.tails(this.keys);
+    else positions = decodePosition(from, this.cfg.partitions);
+    const conn = duplicate(this.client);
+    conn.on('error', () => {});
+    this.blocking.add(conn);
+    try {
+      while (!this.closing) {
+        const streams = this.keys.map((keys, p) => ({ keys, after: positions[p]! }));
+        let batches;
+        try {
+          batches = await OutboxStore.read(conn, streams, 500, 1_000);
+        } catch (err) {
+          if (this.closing) return;
+          this.events.emit('error', toError(err), {});
+          await sleep(200);
+          continue;
+        }
+        for (const { partition, records } of batches) {
+          for (const r of records) {
+            positions[partition] = r.position;
+            if (r.kind !== 'out') continue;
+            const out = JSON.parse(r.body) as Output;
+            yield { ...out, position: encodePosition(positions) };
+          }
+        }
+      }
+    } finally {
+      this.blocking.delete(conn);
+      conn.disconnect();
+    }
+  }
+
+  deadLetters() {
+    const findRecord = async (id: string) => {
+      const records = await this.deadLetterStore.list(this.keys, 10_000);
+      for (const r of records) {
+        const body = JSON.parse(r.body) as DeadLetterBody;
+        if (body.id === id) return { record: r, body };
+      }
+      throw new DeadLetterNotFoundError(id);
+    };
+    return {
+      list: async (opts: { limit?: number } = {}): Promise<DeadLetter[]> => {
+        const limit = intOption('limit', opts.limit, 1_000, 1);
+        const records = await this.deadLetterStore.list(this.keys, limit);
+        return records.slice(0, limit).map((r) => JSON.parse(r.body) as DeadLetter);
+      },
+      retry: async (id: string): Promise<void> => {
+        const { record, body } = await findRecord(id);
+        // A new, deterministic id: the original is recorded as consumed. Enqueue first, then remove
+        // the record: a crash in between leaves the record, and a second retry is de-duplicated.
+        const retryId = `${body.id}~retry~${record.position}`;
+        await this.enqueue({ id: retryId, ts: body.ts, type: body.type, key: body.key, event: body.event }, undefined);
+        await this.deadLetterStore.remove(this.keys[record.partition]!, record.position);
+      },
+      discard: async (id: string): Promise<void> => {
+        const { record } = await findRecord(id);
+        await this.deadLetterStore.remove(this.keys[record.partition]!, record.position);
+      },
+    };
+  }
+
+  async drain(opts: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = intOption('timeoutMs', opts.timeoutMs, 60_000, 1);
+    const deadline = Date.now() + timeoutMs;
+    let quiet = 0;
+    while (Date.now() < deadline) {
+      const pending = this.producer.pendingCount + (await this.producer.backlog(this.keys.map((k) => k.partition)));
+      // Twice in a row: mail relayed by a commit becomes new work right after it.
+      quiet = pending === 0 ? quiet + 1 : 0;
+      if (quiet >= 2) return;
+      await sleep(20);
+    }
+    throw new Error(`drain: work still pending after ${timeoutMs} ms (is a worker running?)`);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.passivation);
+      for (const c of this.blocking) c.disconnect();
+      const steps: (() => Promise<unknown>)[] = [
+        () => Promise.all(this.workers.map((w) => w.close())),
+        () => this.producer.close(),
+        () => this.client.quit(),
+      ];
+      for (const step of steps) {
+        try {
+          await step();
+        } catch {
+          /* each step is guarded: close always finishes */
+        }
+      }
+      this.client.disconnect();
+    })();
+    return this.closing;
+  }
+}
+
+function encodePosition(positions: string[]): string {
+  return positions.join(',');
+}
+
+function decodePosition(position: string, partitions: number): string[] {
+  const parts = typeof position === 'string' ? position.split(',') : [];
+  if (parts.length !== partitions || !parts.every((p) => /^\d+(-\d+)?$/.test(p))) {
+    throw new InvalidOptionError('outputs({ from })', `'start', 'now' or a position of this namespace's outputs (${partitions} stream ids)`, position);
+  }
+  return parts;
+}

@@ -1,0 +1,110 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis, Cluster } from 'ioredis';
+import { v4 as uuidv4 } from 'uuid';
+import { QUEUE_NAME, type MailboxJobData } from './envelope';
+
+export type MailboxJob = Job<MailboxJobData>;
+
+export interface ConsumerOptions {
+  /** BullMQ prefix of the partition's queue. */
+  prefix: string;
+  /** Lock of a taken job; keep it at most the partition lease TTL. @default 30000 */
+  lockDurationMs?: number;
+  /** Longest a blocking fetch waits before returning empty (seconds). @default 1 */
+  blockSeconds?: number;
+  onError?: (err: Error) => void;
+}
+
+/**
+ * The consuming side of one partition's queue, for its owner only. BullMQ's
+ * Worker runs without a processor: jobs are taken in FIFO order with
+ * `getNextJob` and acknowledged after their events are committed. BullMQ's own
+ * retries and stalled-job checks are not used, because both reorder jobs; a job
+ * left active by a dead owner is handed to the next owner by `leftovers()`.
+ */
+export class PartitionConsumer {
+  private readonly worker: Worker<MailboxJobData>;
+  private readonly queue: Queue<MailboxJobData>;
+  private readonly token = uuidv4();
+  private closed = false;
+
+  constructor(connection: Redis | Cluster, opts: ConsumerOptions) {
+    this.worker = new Worker<MailboxJobData>(QUEUE_NAME, null, {
+      connection,
+      prefix: opts.prefix,
+      autorun: false,
+      lockDuration: opts.lockDurationMs ?? 30_000,
+      drainDelay: opts.blockSeconds ?? 1,
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+    });
+    this.worker.on('error', (err) => opts.onError?.(err));
+    this.queue = new Queue<MailboxJobData>(QUEUE_NAME, { connection, prefix: opts.prefix });
+    this.queue.on('error', (err) => opts.onError?.(err));
+  }
+
+  /**
+   * Take the next jobs in queue order: waits (up to blockSeconds) for the
+   * first, then takes what is already waiting, up to `maxJobs` jobs or
+   * `maxEvents` events. Jobs that sit in the active list without being ours (a
+   * previous owner's, or one a paused ex-owner took after losing its lease)
+   * are older than anything taken now: they come first.
+   */
+  async next(maxJobs: number, maxEvents: number): Promise<MailboxJob[]> {
+    if (this.closed) return [];
+    const jobs: MailboxJob[] = [];
+    const first = await this.worker.getNextJob(this.token, { block: true });
+    if (first) {
+      jobs.push(first);
+      let events = first.data.events?.length ?? 1;
+      while (jobs.length < maxJobs && events < maxEvents && !this.closed) {
+        const job = await this.worker.getNextJob(this.token, { block: false });
+        if (!job) break;
+        jobs.push(job);
+        events += job.data.events?.length ?? 1;
+      }
+    }
+    if ((await this.queue.getActiveCount()) > jobs.length) {
+      const mine = new Set(jobs.map((j) => j.id));
+      return [...(await this.leftovers(mine)), ...jobs];
+    }
+    return jobs;
+  }
+
+  /**
+   * Jobs in the active list that this consumer did not take (a previous owner
+   * died or lost its lease holding them), oldest first. Their events must be
+   * applied before anything newer; de-dup makes a second application harmless.
+   */
+  async leftovers(mine: ReadonlySet<string | undefined> = new Set()): Promise<MailboxJob[]> {
+    const active = (await this.queue.getJobs(['active'], 0, -1, true)) as MailboxJob[];
+    return active.filter((j) => j && j.id !== undefined && !mine.has(j.id));
+  }
+
+  /**
+   * Acknowledge jobs whose events are committed. A job this consumer does not
+   * hold the lock of (a leftover, or a lock that expired) is removed instead.
+   */
+  async ack(jobs: MailboxJob[]): Promise<void> {
+    await Promise.all(
+      jobs.map(async (job) => {
+        try {
+          await job.moveToCompleted(null, this.token, false);
+          return;
+        } catch {
+          /* not our lock: remove below */
+        }
+        try {
+          await job.remove();
+        } catch {
+          /* still locked by a previous owner, or already gone: the next owner's leftovers() sees it, de-dup makes it harmless */
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([this.worker.close(true), this.queue.close()]);
+  }
+}

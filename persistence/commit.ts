@@ -1,0 +1,109 @@
+import { DuplicateCommitError, LeaseLostError, SeqConflictError } from './errors';
+import { encodeEntry, type JournalEntry, type StoredSnapshot } from './journal';
+import type { PartitionKeys } from './keys';
+import type { Lease } from './lease';
+import { registerScripts, type RedisClient } from './scripts';
+
+/** What one actor's part of a step commits. */
+export interface ActorCommit {
+  ref: string;
+  /** The journal length the step started from. */
+  expectedSeq: number;
+  entries: JournalEntry[];
+  snapshot?: StoredSnapshot;
+}
+
+export type OutboxKind = 'out' | 'mail';
+
+export interface OutboxEntry {
+  kind: OutboxKind;
+  body: string;
+}
+
+/** A step of a partition, committed atomically by commit-3.lua. */
+export interface StepCommit {
+  actors: ActorCommit[];
+  /** De-dup members of every event id this step consumes (applied or dead-lettered). */
+  dedup: string[];
+  outbox: OutboxEntry[];
+  deadLetters: string[];
+  replies: { askId: string; body: string }[];
+}
+
+export interface CommitLimits {
+  /** De-dup records older than this are dropped. */
+  dedupRetainMs: number;
+  /** At most this many de-dup records per partition. */
+  dedupMaxEntries: number;
+  /** Approximate MAXLEN of the outbox and dead-letter streams. */
+  streamMaxLen: number;
+  replyTtlMs: number;
+}
+
+/** The atomic commit of a step, and the de-dup pre-check that precedes it. */
+export class CommitStore {
+  constructor(
+    private readonly client: RedisClient,
+    private readonly limits: CommitLimits,
+  ) {
+    registerScripts(client);
+  }
+
+  /**
+   * Which of these de-dup members are already recorded. One round trip; the
+   * commit checks them again before writing.
+   */
+  async applied(keys: PartitionKeys, members: string[]): Promise<boolean[]> {
+    if (members.length === 0) return [];
+    const scores = await this.client.zmscore(keys.dedup, ...members);
+    return scores.map((s) => s !== null);
+  }
+
+  /** Answer asks whose event was a duplicate (already applied): nothing else to commit. */
+  async replyDuplicates(keys: PartitionKeys, askIds: string[]): Promise<void> {
+    const body = JSON.stringify({ kind: 'duplicate' });
+    const pipeline = this.client.pipeline();
+    for (const id of askIds) pipeline.rpush(keys.reply(id), body).pexpire(keys.reply(id), this.limits.replyTtlMs);
+    await pipeline.exec();
+  }
+
+  /**
+   * Commit a step. Throws LeaseLostError, SeqConflictError or
+   * DuplicateCommitError, having written nothing; returns the last outbox id.
+   */
+  async commit(keys: PartitionKeys, lease: Lease, step: StepCommit, now = Date.now()): Promise<string> {
+    const argv: (string | number)[] = [
+      lease.value,
+      keys.prefix,
+      now,
+      now - this.limits.dedupRetainMs,
+      this.limits.dedupMaxEntries,
+      this.limits.streamMaxLen,
+      this.limits.replyTtlMs,
+      step.actors.length,
+    ];
+    for (const a of step.actors) {
+      argv.push(a.ref, a.expectedSeq, a.entries.length);
+      for (const e of a.entries) argv.push(encodeEntry(e));
+      if (a.snapshot) argv.push('1', a.snapshot.seq, a.snapshot.version, JSON.stringify(a.snapshot.state));
+      else argv.push('0');
+    }
+    argv.push(step.dedup.length, ...step.dedup);
+    argv.push(step.outbox.length);
+    for (const o of step.outbox) argv.push(o.kind, o.body);
+    argv.push(step.deadLetters.length, ...step.deadLetters);
+    argv.push(step.replies.length);
+    for (const r of step.replies) argv.push(r.askId, r.body);
+
+    const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, ...argv);
+    const code = Number(reply[0]);
+    if (code === 1) return String(reply[1]);
+    if (code === -1) throw new LeaseLostError(keys.partition, lease.value, String(reply[1]));
+    if (code === -2) {
+      const a = step.actors[Number(reply[1])];
+      throw new SeqConflictError(a?.ref ?? '?', a?.expectedSeq ?? -1, Number(reply[2]));
+    }
+    if (code === -3) throw new DuplicateCommitError(String(reply[1]));
+    throw new Error(`commit script returned unknown code ${String(reply[0])}`);
+  }
+}

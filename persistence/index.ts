@@ -1,0 +1,13 @@
+/**
+ * Persistence: journals, snapshots, de-dup records, outboxes, dead letters and
+ * leases in Redis, each atomic operation one Lua script. Knows nothing of
+ * BullMQ or XState.
+ */
+export { KeyflowError, InvalidOptionError, LeaseLostError, SeqConflictError, DuplicateCommitError, CorruptRecordError, toError } from './errors';
+export { PartitionKeys, encodeKey, actorRef, dedupMember, namespaceMetaKey } from './keys';
+export { registerScripts, type RedisClient } from './scripts';
+export { LeaseStore, type Lease, type AcquireResult } from './lease';
+export { JournalStore, type JournalEntry, type StoredSnapshot, type LoadedActor, type JsonObject } from './journal';
+export { CommitStore, type StepCommit, type ActorCommit, type OutboxEntry, type OutboxKind, type CommitLimits } from './commit';
+export { OutboxStore, type OutboxRecord } from './outbox';
+export { DeadLetterStore, type DeadLetterRecord } from './dead-letters';

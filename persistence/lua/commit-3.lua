@@ -1,0 +1,128 @@
+--[[
+  Commit one processing step of a partition: the journal entries, snapshots,
+  de-dup records, outbox entries, dead letters and ask replies of a batch of
+  events, atomically.
+
+  Lua has no rollback, so every check runs before the first write.
+
+  KEYS[1] lease key       "{ns:p}:lease"   (value "<epoch>|<owner>")
+  KEYS[2] dedup zset      "{ns:p}:dedup"   (member -> commit time ms)
+  KEYS[3] outbox stream   "{ns:p}:outbox"
+
+  ARGV[1] expected lease value "<epoch>|<owner>"
+  ARGV[2] key prefix of the partition "{ns:p}:" (journal "j:", snapshot "s:",
+          reply "r:", dead letters "dlq" are built from it: same hash slot)
+  ARGV[3] now (ms)
+  ARGV[4] dedup: drop records with a score below this (ms)
+  ARGV[5] dedup: keep at most this many records
+  ARGV[6] outbox / dead-letter streams: approximate MAXLEN
+  ARGV[7] reply list TTL (ms)
+  then five sections, each a count followed by its items:
+    G groups, each: actorRef, expectedSeq, n, <n journal entries>,
+                    hasSnapshot, [snapshotSeq, version, snapshotJson]
+    D dedup members
+    O outbox entries, each: kind, body
+    L dead letters, each: body
+    R replies, each: askId, body
+
+  Returns:
+    { 1, lastOutboxId or "" }    committed
+    { -1, actualLeaseValue }     lease lost (expired or taken over): nothing written
+    { -2, groupIndex, actualSeq } a journal is not at the expected seq: nothing written
+    { -3, member }               an event id was already applied: nothing written
+]]
+local rcall = redis.call
+local leaseValue = rcall("GET", KEYS[1])
+if leaseValue ~= ARGV[1] then
+  return { -1, leaseValue or "" }
+end
+
+local prefix = ARGV[2]
+local now = ARGV[3]
+local maxLen = ARGV[6]
+local i = 8
+
+-- Parse and check the groups.
+local groupCount = tonumber(ARGV[i]); i = i + 1
+local groups = {}
+for g = 1, groupCount do
+  local ref = ARGV[i]
+  local expected = tonumber(ARGV[i + 1])
+  local n = tonumber(ARGV[i + 2])
+  local first = i + 3
+  i = first + n
+  local journalKey = prefix .. "j:" .. ref
+  local actual = rcall("LLEN", journalKey)
+  if actual ~= expected then
+    return { -2, g - 1, actual }
+  end
+  local snap = nil
+  if ARGV[i] == "1" then
+    snap = { ARGV[i + 1], ARGV[i + 2], ARGV[i + 3] }
+    i = i + 4
+  else
+    i = i + 1
+  end
+  groups[g] = { journalKey, first, n, prefix .. "s:" .. ref, snap }
+end
+
+local dedupCount = tonumber(ARGV[i]); i = i + 1
+local dedupFirst = i
+for d = 0, dedupCount - 1 do
+  local member = ARGV[dedupFirst + d]
+  if rcall("ZSCORE", KEYS[2], member) then
+    return { -3, member }
+  end
+end
+i = dedupFirst + dedupCount
+
+-- All checks passed: write.
+local CHUNK = 500
+for g = 1, groupCount do
+  local grp = groups[g]
+  local from, n = grp[2], grp[3]
+  local done = 0
+  while done < n do
+    local k = math.min(CHUNK, n - done)
+    rcall("RPUSH", grp[1], unpack(ARGV, from + done, from + done + k - 1))
+    done = done + k
+  end
+  local snap = grp[5]
+  if snap then
+    rcall("HSET", grp[4], "seq", snap[1], "version", snap[2], "state", snap[3], "at", now)
+  end
+end
+
+for d = 0, dedupCount - 1 do
+  rcall("ZADD", KEYS[2], now, ARGV[dedupFirst + d])
+end
+if dedupCount > 0 then
+  rcall("ZREMRANGEBYSCORE", KEYS[2], "-inf", "(" .. ARGV[4])
+  local excess = rcall("ZCARD", KEYS[2]) - tonumber(ARGV[5])
+  if excess > 0 then
+    rcall("ZREMRANGEBYRANK", KEYS[2], 0, excess - 1)
+  end
+end
+
+local lastId = ""
+local outCount = tonumber(ARGV[i]); i = i + 1
+for o = 1, outCount do
+  lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "kind", ARGV[i], "body", ARGV[i + 1])
+  i = i + 2
+end
+
+local dlqCount = tonumber(ARGV[i]); i = i + 1
+for l = 1, dlqCount do
+  rcall("XADD", prefix .. "dlq", "MAXLEN", "~", maxLen, "*", "body", ARGV[i])
+  i = i + 1
+end
+
+local replyCount = tonumber(ARGV[i]); i = i + 1
+for r = 1, replyCount do
+  local replyKey = prefix .. "r:" .. ARGV[i]
+  rcall("RPUSH", replyKey, ARGV[i + 1])
+  rcall("PEXPIRE", replyKey, ARGV[7])
+  i = i + 2
+end
+
+return { 1, lastId }

@@ -1,0 +1,29 @@
+--[[
+  Read what rehydrating one actor needs, atomically: its latest snapshot and
+  the journal entries after it.
+
+  KEYS[1] snapshot hash "{ns:p}:s:<ref>"  (fields seq, version, state)
+  KEYS[2] journal list  "{ns:p}:j:<ref>"
+
+  ARGV[1] read the journal only up to this seq ("" or 0: to the end)
+  ARGV[2] "1": ignore the snapshot, return the journal from seq 1
+
+  Returns { snapshotSeq, version, state or "", journalLength, entries... }
+  where entries are the journal entries snapshotSeq+1 .. min(end, ARGV[1]).
+]]
+local rcall = redis.call
+local snapSeq, version, state = 0, 0, ""
+local upTo = tonumber(ARGV[1]) or 0
+if ARGV[2] ~= "1" then
+  local s = rcall("HMGET", KEYS[1], "seq", "version", "state")
+  if s[1] and (upTo == 0 or tonumber(s[1]) <= upTo) then
+    snapSeq, version, state = tonumber(s[1]), tonumber(s[2]), s[3]
+  end
+end
+local length = rcall("LLEN", KEYS[2])
+local last = -1
+if upTo > 0 then last = upTo - 1 end
+local entries = rcall("LRANGE", KEYS[2], snapSeq, last)
+local result = { snapSeq, version, state, length }
+for k = 1, #entries do result[#result + 1] = entries[k] end
+return result

@@ -1,0 +1,12 @@
+import { KeyflowError } from '../persistence';
+
+/**
+ * Thrown from a machine (action, guard, assign) to say an event can never
+ * succeed: the event is dead-lettered at once, without restarts. Anything else
+ * thrown counts toward the restart intensity.
+ */
+export class TerminalActorError extends KeyflowError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TERMINAL', message, options);
+  }
+}

@@ -1,0 +1,10 @@
+/** Supervision: restart policies (intensity, backoff) and the errors that steer them. */
+export { TerminalActorError } from './errors';
+export {
+  resolveRestartPolicy,
+  backoffMs,
+  RestartIntensity,
+  type RestartPolicy,
+  type SupervisionOptions,
+  type OnExhausted,
+} from './restart-policy';
