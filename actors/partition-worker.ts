@@ -63,6 +63,8 @@ export class PartitionWorker {
   private lease: Lease | undefined;
   private leaseValidUntil = 0;
   private closing = false;
+  /** Waiting for jobs: nothing in hand, so close() may interrupt at once. */
+  private fetching = false;
   private loop: Promise<void> | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly intensity = new Map<string, RestartIntensity>();
@@ -101,8 +103,14 @@ export class PartitionWorker {
           await this.relayMail();
           continue;
         }
-        const jobs = await this.deps.consumer.next(this.settings.maxBatchJobs, this.settings.maxBatchEvents);
-        if (jobs.length > 0) await this.handle(jobs);
+        this.fetching = true;
+        let jobs: MailboxJob[];
+        try {
+          jobs = await this.deps.consumer.next(this.settings.maxBatchJobs, this.settings.maxBatchEvents);
+        } finally {
+          this.fetching = false;
+        }
+        if (jobs.length > 0 && !this.closing) await this.handle(jobs);
         failures = 0;
       } catch (err) {
         if (err instanceof LeaseLostError) {
@@ -340,6 +348,8 @@ export class PartitionWorker {
     if (this.closing) return this.loop;
     this.closing = true;
     clearInterval(this.renewTimer);
+    // A blocked fetch holds nothing: interrupt it. A step in hand is finished first.
+    if (this.fetching) await this.deps.consumer.close();
     await this.loop;
     await this.deps.consumer.close();
     const lease = this.lease;

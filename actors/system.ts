@@ -418,29 +418,39 @@ class System implements ActorSystem {
   outputs(opts: OutputsOptions = {}): AsyncIterable<PositionedOutput> {
     this.ensureOpen();
     const from = opts.from ?? 'start';
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const system = this;
-    return {
-      [Symbol.asyncIterator]: () => system.readOutputs(from),
-    };
+    if (from !== 'start' && from !== 'now') decodePosition(from, this.cfg.partitions);
+    return { [Symbol.asyncIterator]: () => this.outputReader(from) };
   }
 
-  private async *readOutputs(from: string): AsyncGenerator<PositionedOutput> {
-    let positions: string[];
-    if (from === 'start') positions = this.keys.map(() => '0');
-    else if (from === 'now') positions = await this.outbox.tails(this.keys);
-    else positions = decodePosition(from, this.cfg.partitions);
+  /**
+   * An iterator over the outboxes of all partitions. Not a generator: `return()`
+   * must end a read that is blocked in XREAD, which a suspended generator
+   * cannot do.
+   */
+  private outputReader(from: string): AsyncIterator<PositionedOutput> {
     const conn = duplicate(this.client);
     conn.on('error', () => {});
     this.blocking.add(conn);
-    try {
-      while (!this.closing) {
-        const streams = this.keys.map((keys, p) => ({ keys, after: positions[p]! }));
+    let positions: string[] | undefined;
+    const buffer: PositionedOutput[] = [];
+    let done = false;
+    const finish = (): IteratorResult<PositionedOutput> => {
+      if (!done) {
+        done = true;
+        this.blocking.delete(conn);
+        conn.disconnect();
+      }
+      return { done: true, value: undefined };
+    };
+    const next = async (): Promise<IteratorResult<PositionedOutput>> => {
+      positions ??= from === 'start' ? this.keys.map(() => '0') : from === 'now' ? await this.outbox.tails(this.keys) : decodePosition(from, this.cfg.partitions);
+      while (buffer.length === 0) {
+        if (done || this.closing) return finish();
         let batches;
         try {
-          batches = await OutboxStore.read(conn, streams, 500, 1_000);
+          batches = await OutboxStore.read(conn, this.keys.map((keys, p) => ({ keys, after: positions![p]! })), 500, 1_000);
         } catch (err) {
-          if (this.closing) return;
+          if (done || this.closing) return finish();
           this.events.emit('error', toError(err), {});
           await sleep(200);
           continue;
@@ -449,15 +459,13 @@ class System implements ActorSystem {
           for (const r of records) {
             positions[partition] = r.position;
             if (r.kind !== 'out') continue;
-            const out = JSON.parse(r.body) as Output;
-            yield { ...out, position: encodePosition(positions) };
+            buffer.push({ ...(JSON.parse(r.body) as Output), position: encodePosition(positions) });
           }
         }
       }
-    } finally {
-      this.blocking.delete(conn);
-      conn.disconnect();
-    }
+      return { done: false, value: buffer.shift()! };
+    };
+    return { next, return: async () => finish() };
   }
 
   deadLetters() {
