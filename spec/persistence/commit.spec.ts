@@ -1,0 +1,146 @@
+import { Redis } from 'ioredis';
+import {
+  CommitStore,
+  DuplicateCommitError,
+  JournalStore,
+  LeaseLostError,
+  LeaseStore,
+  PartitionKeys,
+  SeqConflictError,
+  type Lease,
+  type StepCommit,
+} from '../../persistence';
+import { cleanupNamespace, redisUrl, uniqueNamespace } from '../helpers/redis';
+
+const LIMITS = { dedupRetainMs: 60_000, dedupMaxEntries: 1_000, streamMaxLen: 1_000, replyTtlMs: 1_000 };
+
+function step(ref: string, expectedSeq: number, ids: string[], extra: Partial<StepCommit> = {}): StepCommit {
+  return {
+    actors: [{ ref, expectedSeq, entries: ids.map((id, i) => ({ seq: expectedSeq + i + 1, id, ts: 1, event: { type: 'e', id } })) }],
+    dedup: ids.map((id) => `${ref}|${id}`),
+    outbox: ids.map((id) => ({ kind: 'out' as const, body: JSON.stringify({ id }) })),
+    deadLetters: [],
+    replies: [],
+    ...extra,
+  };
+}
+
+describe('persistence: commit, leases and fencing', () => {
+  let client: Redis;
+  let ns: string;
+  let keys: PartitionKeys;
+  let leases: LeaseStore;
+  let commits: CommitStore;
+  let journals: JournalStore;
+
+  beforeEach(() => {
+    client = new Redis(redisUrl());
+    ns = uniqueNamespace('commit');
+    keys = new PartitionKeys(ns, 3);
+    leases = new LeaseStore(client);
+    commits = new CommitStore(client, LIMITS);
+    journals = new JournalStore(client);
+  });
+
+  afterEach(async () => {
+    client.disconnect();
+    await cleanupNamespace(redisUrl(), ns);
+  });
+
+  async function snapshotOfKeys(): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const k of (await client.keys(`*${ns}*`)).sort()) {
+      const t = await client.type(k);
+      out[k] = t === 'list' ? await client.lrange(k, 0, -1) : t === 'zset' ? await client.zrange(k, '0', '-1') : t === 'stream' ? await client.xlen(k) : t === 'hash' ? await client.hgetall(k) : await client.get(k);
+    }
+    return out;
+  }
+
+  it('gives each new holder a higher epoch, and keeps the lease for its holder', async () => {
+    const a = await leases.acquire(keys, 'worker-a', 500);
+    expect(a.acquired).toBe(true);
+    const again = await leases.acquire(keys, 'worker-a', 500);
+    expect(again).toEqual(a);
+    const b = await leases.acquire(keys, 'worker-b', 500);
+    expect(b.acquired).toBe(false);
+    await leases.release(keys, (a as { lease: Lease }).lease);
+    const b2 = await leases.acquire(keys, 'worker-b', 500);
+    expect(b2.acquired && b2.lease.epoch).toBe((a as { lease: Lease }).lease.epoch + 1);
+  });
+
+  it('commits journal entries, de-dup records and outbox entries atomically', async () => {
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    await commits.commit(keys, got.lease, step('t:k', 0, ['e1', 'e2']));
+    const loaded = await journals.load(keys, 't:k');
+    expect(loaded.seq).toBe(2);
+    expect(loaded.tail.map((e) => e.id)).toEqual(['e1', 'e2']);
+    expect(await commits.applied(keys, ['t:k|e1', 't:k|e3'])).toEqual([true, false]);
+    expect(await client.xlen(keys.outbox)).toBe(2);
+  });
+
+  it('refuses a commit from a worker whose lease expired or was taken over, writing nothing', async () => {
+    const old = await leases.acquire(keys, 'zombie', 200);
+    if (!old.acquired) throw new Error('no lease');
+    await commits.commit(keys, old.lease, step('t:k', 0, ['e1']));
+    await new Promise((r) => setTimeout(r, 300)); // the zombie's lease expires
+    const before = await snapshotOfKeys();
+    await expect(commits.commit(keys, old.lease, step('t:k', 1, ['e2']))).rejects.toBeInstanceOf(LeaseLostError);
+    const next = await leases.acquire(keys, 'new-owner', 5_000);
+    if (!next.acquired) throw new Error('no lease');
+    expect(next.lease.epoch).toBeGreaterThan(old.lease.epoch);
+    const afterTakeover = await snapshotOfKeys();
+    await expect(commits.commit(keys, old.lease, step('t:k', 1, ['e2']))).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await leases.renew(keys, old.lease, 5_000)).toBe(false);
+    expect(await snapshotOfKeys()).toEqual(afterTakeover);
+    expect(Object.keys(afterTakeover).filter((k) => !k.endsWith(':lease') && !k.endsWith(':epoch'))).toEqual(
+      Object.keys(before).filter((k) => !k.endsWith(':lease') && !k.endsWith(':epoch')),
+    );
+    await commits.commit(keys, next.lease, step('t:k', 1, ['e2']));
+    expect((await journals.range(keys, 't:k')).map((e) => e.seq)).toEqual([1, 2]);
+  });
+
+  it('refuses a commit at the wrong seq or with an applied id, writing nothing (no partial write)', async () => {
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    await commits.commit(keys, got.lease, step('t:a', 0, ['e1']));
+    const before = await snapshotOfKeys();
+    // Two actors: the first is fine, the second is stale. Nothing of either may be written.
+    const twoActors: StepCommit = {
+      ...step('t:b', 0, ['x1']),
+      actors: [...step('t:b', 0, ['x1']).actors, ...step('t:a', 0, ['e9']).actors],
+      dedup: ['t:b|x1', 't:a|e9'],
+    };
+    await expect(commits.commit(keys, got.lease, twoActors)).rejects.toBeInstanceOf(SeqConflictError);
+    expect(await snapshotOfKeys()).toEqual(before);
+    await expect(commits.commit(keys, got.lease, step('t:a', 1, ['e1']))).rejects.toBeInstanceOf(DuplicateCommitError);
+    expect(await snapshotOfKeys()).toEqual(before);
+  });
+
+  it('writes a snapshot with its seq and version, and rehydration reads only the journal after it', async () => {
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    await commits.commit(keys, got.lease, step('t:s', 0, ['e1', 'e2', 'e3']));
+    const withSnap = step('t:s', 3, ['e4']);
+    withSnap.actors[0]!.snapshot = { seq: 4, version: 2, state: { value: 'x', context: { n: 4 } } };
+    await commits.commit(keys, got.lease, withSnap);
+    await commits.commit(keys, got.lease, step('t:s', 4, ['e5']));
+    const loaded = await journals.load(keys, 't:s');
+    expect(loaded.snapshot).toEqual({ seq: 4, version: 2, state: { value: 'x', context: { n: 4 } } });
+    expect(loaded.tail.map((e) => e.seq)).toEqual([5]);
+    const timeTravel = await journals.load(keys, 't:s', { upToSeq: 2, fromScratch: true });
+    expect(timeTravel.snapshot).toBeUndefined();
+    expect(timeTravel.tail.map((e) => e.seq)).toEqual([1, 2]);
+  });
+
+  it('bounds the de-dup records by count', async () => {
+    const small = new CommitStore(client, { ...LIMITS, dedupMaxEntries: 1_000 });
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    const ids = Array.from({ length: 1_500 }, (_, i) => `e${i}`);
+    await small.commit(keys, got.lease, step('t:d', 0, ids.slice(0, 800)));
+    await small.commit(keys, got.lease, step('t:d', 800, ids.slice(800)));
+    expect(await client.zcard(keys.dedup)).toBe(1_000);
+    expect(await small.applied(keys, ['t:d|e1499', 't:d|e0'])).toEqual([true, false]);
+  });
+});
