@@ -56,6 +56,8 @@ export interface ActorSystemOptions {
   streamMaxLen?: number;
   /** Identity of this worker in leases. @default `<hostname>-<pid>-<random>` */
   workerId?: string;
+  /** close() gives up waiting (for the step in hand, for Redis) after this long. @default 10000 */
+  closeTimeoutMs?: number;
 }
 
 export interface SendOptions {
@@ -130,6 +132,7 @@ interface Resolved {
   dedupMaxEntries: number;
   streamMaxLen: number;
   workerId: string;
+  closeTimeoutMs: number;
 }
 
 function intOption(name: string, v: unknown, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -167,6 +170,7 @@ function resolveOptions(o: ActorSystemOptions): Resolved {
     dedupMaxEntries: intOption('dedupMaxEntries', o.dedupMaxEntries, 1_000_000, 1_000),
     streamMaxLen: intOption('streamMaxLen', o.streamMaxLen, 100_000, 100),
     workerId,
+    closeTimeoutMs: intOption('closeTimeoutMs', o.closeTimeoutMs, 10_000, 0),
   };
 }
 
@@ -521,11 +525,18 @@ class System implements ActorSystem {
         () => this.producer.close(),
         () => this.client.quit(),
       ];
+      // Each step is guarded, and all share one deadline: with Redis gone, close still ends.
+      const deadline = Date.now() + this.cfg.closeTimeoutMs;
       for (const step of steps) {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), Math.max(0, deadline - Date.now()))));
         try {
-          await step();
+          const result = await Promise.race([step(), timeout]);
+          if (result === 'timeout') break;
         } catch {
-          /* each step is guarded: close always finishes */
+          /* go on with the next step */
+        } finally {
+          clearTimeout(timer);
         }
       }
       this.client.disconnect();
