@@ -16,6 +16,8 @@ export {
   NamespaceMismatchError,
   VersionMismatchError,
   DeadLetterNotFoundError,
+  EventDeadLetteredError,
+  DrainTimeoutError,
   MAX_KEY_BYTES,
   type ActorOptions,
   type ActorDefinition,

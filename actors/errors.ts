@@ -77,3 +77,23 @@ export class DeadLetterNotFoundError extends KeyflowError {
     super('DEAD_LETTER_NOT_FOUND', `no dead letter with id ${show(id)}: it was retried or discarded already, or never existed`);
   }
 }
+
+export class EventDeadLetteredError extends KeyflowError {
+  constructor(
+    readonly actorType: string,
+    readonly key: string,
+    readonly eventId: string,
+    readonly reason: string,
+  ) {
+    super('EVENT_DEAD_LETTERED', `event ${eventId} for ${actorType} ${show(key)} was not applied: supervision dead-lettered it (${reason}). See system.deadLetters()`);
+  }
+}
+
+export class DrainTimeoutError extends KeyflowError {
+  constructor(
+    readonly pending: number,
+    readonly timeoutMs: number,
+  ) {
+    super('DRAIN_TIMEOUT', `drain: ${pending} jobs or mail still pending after ${timeoutMs} ms: is a worker running (worker: true) for this namespace?`);
+  }
+}

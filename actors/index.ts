@@ -25,5 +25,7 @@ export {
   NamespaceMismatchError,
   VersionMismatchError,
   DeadLetterNotFoundError,
+  EventDeadLetteredError,
+  DrainTimeoutError,
 } from './errors';
 export { MAX_KEY_BYTES } from './validation';

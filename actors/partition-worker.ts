@@ -68,6 +68,8 @@ export class PartitionWorker {
   private loop: Promise<void> | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly intensity = new Map<string, RestartIntensity>();
+  /** Mail committed but not yet (known to be) relayed. */
+  private relayPending = false;
   /** Committed events since start (for metrics and tests). */
   committedEvents = 0;
 
@@ -111,6 +113,7 @@ export class PartitionWorker {
           this.fetching = false;
         }
         if (jobs.length > 0 && !this.closing) await this.handle(jobs);
+        else if (this.relayPending) await this.relayMail();
         failures = 0;
       } catch (err) {
         if (err instanceof LeaseLostError) {
@@ -320,27 +323,32 @@ export class PartitionWorker {
     return step.hasMail;
   }
 
-  /** Move committed mail from this partition's outbox to the target partitions' queues. */
+  /**
+   * Move committed mail from this partition's mail stream to the target
+   * partitions' queues. A failed relay is retried (the mail stays in the
+   * stream until relayed); a repeated one is harmless: mail ids are
+   * deterministic and de-duplicated by the target.
+   */
   private async relayMail(): Promise<void> {
     const { outbox, keys, producer } = this.deps;
-    let position = await outbox.relayPosition(keys);
+    this.relayPending = true;
     for (;;) {
-      const records = await outbox.after(keys, position, 500);
-      if (records.length === 0) return;
-      const byPartition = new Map<number, Envelope[]>();
-      for (const r of records) {
-        if (r.kind !== 'mail') continue;
-        const env = JSON.parse(r.body) as Envelope;
-        const p = partitionOf(env.type, env.key, this.settings.partitions);
-        let list = byPartition.get(p);
-        if (!list) byPartition.set(p, (list = []));
-        list.push(env);
+      const records = await outbox.pendingMail(keys, 500);
+      if (records.length > 0) {
+        const byPartition = new Map<number, Envelope[]>();
+        for (const r of records) {
+          const env = JSON.parse(r.body) as Envelope;
+          const p = partitionOf(env.type, env.key, this.settings.partitions);
+          let list = byPartition.get(p);
+          if (!list) byPartition.set(p, (list = []));
+          list.push(env);
+        }
+        await Promise.all([...byPartition].map(([p, envs]) => producer.enqueue(p, envs)));
+        await outbox.mailRelayed(keys, records[records.length - 1]!.position);
       }
-      await Promise.all([...byPartition].map(([p, envs]) => producer.enqueue(p, envs)));
-      position = records[records.length - 1]!.position;
-      await outbox.setRelayPosition(keys, position);
-      if (records.length < 500) return;
+      if (records.length < 500) break;
     }
+    this.relayPending = false;
   }
 
   /** Stop taking work, finish the step in hand, give the lease up. Idempotent. */

@@ -19,7 +19,15 @@ import {
 } from '../persistence';
 import { ActorHost } from './actor-host';
 import { ACTOR_TYPE_PATTERN, type ActorDefinition } from './define-actor';
-import { AskTimeoutError, DeadLetterNotFoundError, NamespaceMismatchError, SystemClosedError, UnknownActorTypeError } from './errors';
+import {
+  AskTimeoutError,
+  DeadLetterNotFoundError,
+  DrainTimeoutError,
+  EventDeadLetteredError,
+  NamespaceMismatchError,
+  SystemClosedError,
+  UnknownActorTypeError,
+} from './errors';
 import { MachineRunner } from './machine-runner';
 import { PartitionWorker } from './partition-worker';
 import { stateView, type ActorState } from './state-view';
@@ -363,16 +371,22 @@ class System implements ActorSystem {
       for (;;) {
         const left = deadline - Date.now();
         if (left <= 0) throw new AskTimeoutError(type, key, env.id, timeoutMs);
-        const res = await conn.blpop(keys.reply(env.ask), Math.min(left, 1_000) / 1000);
+        let res: [string, string] | null;
+        try {
+          res = await conn.blpop(keys.reply(env.ask), Math.min(left, 1_000) / 1000);
+        } catch (err) {
+          if (this.closing) throw new SystemClosedError();
+          throw err;
+        }
         if (this.closing) throw new SystemClosedError();
         if (!res) continue;
         const reply = JSON.parse(res[1]) as AskReply;
         if (reply.kind === 'state') return reply.state;
-        if (reply.kind === 'duplicate') {
-          const state = await this.get(type, key);
-          if (state) return state;
-        }
-        throw new Error(`event ${env.id} for ${type} ${JSON.stringify(key)} was dead-lettered: ${reply.kind === 'dead-letter' ? reply.error : 'unknown'}`);
+        if (reply.kind === 'dead-letter') throw new EventDeadLetteredError(type, key, env.id, reply.error);
+        // A duplicate id: the event was applied (or dead-lettered) before; answer with the current state.
+        const state = await this.get(type, key);
+        if (state) return state;
+        throw new EventDeadLetteredError(type, key, env.id, 'an earlier event with this id was dead-lettered');
       }
     } finally {
       this.blocking.delete(conn);
@@ -381,6 +395,7 @@ class System implements ActorSystem {
   }
 
   private runner(type: string): MachineRunner {
+    this.ensureOpen();
     const r = this.runners.get(type);
     if (!r) throw new UnknownActorTypeError(type, [...this.runners.keys()]);
     return r;
@@ -473,6 +488,7 @@ class System implements ActorSystem {
   }
 
   deadLetters() {
+    this.ensureOpen();
     const findRecord = async (id: string) => {
       const records = await this.deadLetterStore.list(this.keys, 10_000);
       for (const r of records) {
@@ -506,14 +522,17 @@ class System implements ActorSystem {
     const timeoutMs = intOption('timeoutMs', opts.timeoutMs, 60_000, 1);
     const deadline = Date.now() + timeoutMs;
     let quiet = 0;
+    let pending = 0;
     while (Date.now() < deadline) {
-      const pending = this.producer.pendingCount + (await this.producer.backlog(this.keys.map((k) => k.partition)));
+      this.ensureOpen();
+      pending =
+        this.producer.pendingCount + (await this.producer.backlog(this.keys.map((k) => k.partition))) + (await this.outbox.unrelayedMail(this.keys));
       // Twice in a row: mail relayed by a commit becomes new work right after it.
       quiet = pending === 0 ? quiet + 1 : 0;
       if (quiet >= 2) return;
       await sleep(20);
     }
-    throw new Error(`drain: work still pending after ${timeoutMs} ms (is a worker running?)`);
+    throw new DrainTimeoutError(pending, timeoutMs);
   }
 
   close(): Promise<void> {

@@ -9,8 +9,9 @@ import { createHash } from 'node:crypto';
  *   {ns:p}:lease         lease value "<epoch>|<owner>" with a TTL
  *   {ns:p}:epoch         epoch counter (fencing token), only grows
  *   {ns:p}:dedup         zset of applied event ids (actor-scoped) -> commit ms
- *   {ns:p}:outbox        stream of outputs and actor-to-actor mail
- *   {ns:p}:relay         last outbox id relayed to the target queues
+ *   {ns:p}:outbox        stream of outputs (capped at about streamMaxLen)
+ *   {ns:p}:mail          stream of actor-to-actor mail not yet relayed
+ *   {ns:p}:relay         last mail id relayed to the target queues
  *   {ns:p}:dlq           stream of dead letters
  *   {ns:p}:j:<ref>       journal of an actor (list of JSON entries, seq = index+1)
  *   {ns:p}:s:<ref>       snapshot of an actor (hash: seq, version, state, at)
@@ -60,6 +61,7 @@ export class PartitionKeys {
   readonly epoch: string;
   readonly dedup: string;
   readonly outbox: string;
+  readonly mail: string;
   readonly relay: string;
   readonly deadLetters: string;
 
@@ -73,6 +75,7 @@ export class PartitionKeys {
     this.epoch = this.prefix + 'epoch';
     this.dedup = this.prefix + 'dedup';
     this.outbox = this.prefix + 'outbox';
+    this.mail = this.prefix + 'mail';
     this.relay = this.prefix + 'relay';
     this.deadLetters = this.prefix + 'dlq';
   }

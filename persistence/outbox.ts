@@ -20,22 +20,36 @@ function toRecords(entries: [string, string[]][]): OutboxRecord[] {
   });
 }
 
-/** Reading a partition's outbox, and the relay's position in it. */
+/**
+ * Reading a partition's outbox: the outputs stream (for readers) and the
+ * mail stream with the relay's position in it.
+ */
 export class OutboxStore {
   constructor(private readonly client: RedisClient) {}
 
-  /** Records after `afterPosition` ("0" = from the start), at most `count`. */
-  async after(keys: PartitionKeys, afterPosition: string, count: number): Promise<OutboxRecord[]> {
-    const entries = (await this.client.xrange(keys.outbox, `(${afterPosition}`, '+', 'COUNT', count)) as [string, string[]][];
+  /** Mail not relayed yet, after the relay's position, at most `count`. */
+  async pendingMail(keys: PartitionKeys, count: number): Promise<OutboxRecord[]> {
+    const position = (await this.client.get(keys.relay)) ?? '0';
+    const entries = (await this.client.xrange(keys.mail, `(${position}`, '+', 'COUNT', count)) as [string, string[]][];
     return toRecords(entries);
   }
 
-  async relayPosition(keys: PartitionKeys): Promise<string> {
-    return (await this.client.get(keys.relay)) ?? '0';
+  /** Mail up to `position` is in its target queues: remember it, and trim it from the mail stream. */
+  async mailRelayed(keys: PartitionKeys, position: string): Promise<void> {
+    const [ms, seq] = position.split('-');
+    // MINID keeps ids >= its argument: the id right after `position` trims `position` too.
+    await this.client.multi().set(keys.relay, position).xtrim(keys.mail, 'MINID', `${ms}-${Number(seq ?? 0) + 1}`).exec();
   }
 
-  async setRelayPosition(keys: PartitionKeys, position: string): Promise<void> {
-    await this.client.set(keys.relay, position);
+  /** Mail entries committed and not yet relayed, over these partitions. */
+  async unrelayedMail(keys: PartitionKeys[]): Promise<number> {
+    const pipeline = this.client.pipeline();
+    for (const k of keys) pipeline.xlen(k.mail);
+    const res = (await pipeline.exec()) ?? [];
+    return res.reduce((sum, [err, n]) => {
+      if (err) throw err;
+      return sum + Number(n);
+    }, 0);
   }
 
   /** The newest position of each outbox ("0" when empty). */

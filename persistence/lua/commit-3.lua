@@ -11,22 +11,24 @@
 
   ARGV[1] expected lease value "<epoch>|<owner>"
   ARGV[2] key prefix of the partition "{ns:p}:" (journal "j:", snapshot "s:",
-          reply "r:", dead letters "dlq" are built from it: same hash slot)
+          reply "r:", dead letters "dlq", mail "mail" are built from it: same
+          hash slot)
   ARGV[3] now (ms)
   ARGV[4] dedup: drop records with a score below this (ms)
   ARGV[5] dedup: keep at most this many records
-  ARGV[6] outbox / dead-letter streams: approximate MAXLEN
+  ARGV[6] outbox / dead-letter streams: approximate MAXLEN (the mail stream is
+          not capped: the relay trims what it has delivered)
   ARGV[7] reply list TTL (ms)
   then five sections, each a count followed by its items:
     G groups, each: actorRef, expectedSeq, n, <n journal entries>,
                     hasSnapshot, [snapshotSeq, version, snapshotJson]
     D dedup members
-    O outbox entries, each: kind, body
+    O outbox entries, each: kind ("out": outputs stream, "mail": mail stream), body
     L dead letters, each: body
     R replies, each: askId, body
 
   Returns:
-    { 1, lastOutboxId or "" }    committed
+    { 1, lastOutputId or "" }    committed
     { -1, actualLeaseValue }     lease lost (expired or taken over): nothing written
     { -2, groupIndex, actualSeq } a journal is not at the expected seq: nothing written
     { -3, member }               an event id was already applied: nothing written
@@ -105,9 +107,14 @@ if dedupCount > 0 then
 end
 
 local lastId = ""
+local mailKey = prefix .. "mail"
 local outCount = tonumber(ARGV[i]); i = i + 1
 for o = 1, outCount do
-  lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "kind", ARGV[i], "body", ARGV[i + 1])
+  if ARGV[i] == "mail" then
+    rcall("XADD", mailKey, "*", "kind", "mail", "body", ARGV[i + 1])
+  else
+    lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "kind", ARGV[i], "body", ARGV[i + 1])
+  end
   i = i + 2
 end
 

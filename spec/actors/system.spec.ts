@@ -5,7 +5,9 @@ import {
   InvalidEventError,
   InvalidKeyError,
   InvalidOptionError,
+  EventDeadLetteredError,
   NamespaceMismatchError,
+  SystemClosedError,
   TerminalActorError,
   UnknownActorTypeError,
   type ActorSystem,
@@ -228,5 +230,16 @@ describe('actor system', () => {
     const after = await system.deadLetters().list();
     expect(after.map((d) => d.id)).toEqual([expect.stringMatching(new RegExp(`^${poison}~retry~`))]);
     await expect(system.deadLetters().discard(fatal)).rejects.toThrow(/no dead letter/);
+  });
+
+  it('answers an ask whose event is dead-lettered with a typed error, and asks after close with SystemClosedError', async () => {
+    const system = await sys.create([log]);
+    await expect(system.ask('log', 'x', { type: 'fatal' })).rejects.toBeInstanceOf(EventDeadLetteredError);
+    const pending = system.ask('log', 'x', { type: 'add', n: 1 }, { delayMs: 60_000 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    await system.close();
+    expect(await pending).toBeInstanceOf(SystemClosedError);
+    await expect(system.get('log', 'x')).rejects.toBeInstanceOf(SystemClosedError);
+    await expect(system.send('log', 'x', { type: 'add', n: 1 })).rejects.toBeInstanceOf(SystemClosedError);
   });
 });
