@@ -1,5 +1,6 @@
 import type { AnyMachineSnapshot } from 'xstate';
 import { actorRef, type JournalStore, type PartitionKeys } from '../persistence';
+import { RehydrationError, VersionMismatchError } from './errors';
 import type { MachineRunner, ExecutableAction } from './machine-runner';
 
 /** An actor in memory: its committed (or, inside a step, tentative) state. */
@@ -68,7 +69,11 @@ export class ActorHost {
       snapshot = init.snapshot;
       initialActions = init.actions;
     } else {
-      snapshot = runner.rehydrate(key, loaded);
+      try {
+        snapshot = runner.rehydrate(key, loaded);
+      } catch (err) {
+        throw err instanceof VersionMismatchError ? err : new RehydrationError(type, key, err);
+      }
     }
     return { type, key, ref, partition: keys.partition, snapshot, seq: loaded.seq, snapshotSeq: loaded.snapshot?.seq ?? 0, initialActions, lastUsed: this.now() };
   }

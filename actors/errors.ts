@@ -97,3 +97,20 @@ export class DrainTimeoutError extends KeyflowError {
     super('DRAIN_TIMEOUT', `drain: ${pending} jobs or mail still pending after ${timeoutMs} ms: is a worker running (worker: true) for this namespace?`);
   }
 }
+
+/** An event for an actor that supervision stopped: held in dead letters until `system.resume(type, key)`. */
+export class ActorStoppedError extends KeyflowError {
+  constructor(
+    readonly actorType: string,
+    readonly key: string,
+  ) {
+    super('ACTOR_STOPPED', `actor ${actorType} ${show(key)} is stopped by supervision (onExhausted: 'stop'): its events are held in dead letters until system.resume('${actorType}', key)`);
+  }
+}
+
+/** An actor's stored state could not be rebuilt (its machine failed on its own journal or snapshot). */
+export class RehydrationError extends KeyflowError {
+  constructor(actorType: string, key: string, cause: unknown) {
+    super('REHYDRATION_FAILED', `actor ${actorType} ${show(key)} cannot be rebuilt from snapshot + journal: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}

@@ -2,6 +2,7 @@ import type { Envelope, MailboxJob, PartitionConsumer, Producer } from '../mailb
 import { partitionOf } from '../mailbox';
 import {
   actorRef,
+  CorruptRecordError,
   dedupMember,
   DuplicateCommitError,
   LeaseLostError,
@@ -12,13 +13,14 @@ import {
   type LeaseStore,
   type OutboxStore,
   type PartitionKeys,
+  type PartitionStateStore,
 } from '../persistence';
-import { backoffMs, RestartIntensity } from '../supervisors';
+import { KeySupervisor } from '../supervisors';
 import type { ActorHost, LiveActor } from './actor-host';
-import { UnknownActorTypeError } from './errors';
+import { ActorStoppedError, RehydrationError, UnknownActorTypeError, VersionMismatchError } from './errors';
 import type { MachineRunner, StepOutcome } from './machine-runner';
 import { StepBuilder } from './step-builder';
-import type { SystemEvents } from './system-events';
+import type { SupervisionEvent, SystemEvents } from './system-events';
 import { machineEvent, toEnvelope, type ValidationLimits } from './validation';
 
 export interface PartitionWorkerSettings {
@@ -40,7 +42,48 @@ export interface PartitionWorkerDeps {
   outbox: OutboxStore;
   producer: Producer;
   events: SystemEvents;
+  partitionState: PartitionStateStore;
   now: () => number;
+}
+
+/** The control event `system.resume(type, key)` sends to a stopped actor. */
+export const RESUME_EVENT_TYPE = '@keyflow/resume';
+
+/** A job taken from the queue, acknowledged once all its events are settled. */
+interface Hold {
+  job: MailboxJob;
+  open: number;
+}
+
+/** One event of a job, on its way through the partition. */
+interface Item {
+  env: Envelope;
+  ref: string;
+  member: string;
+  hold: Hold;
+  settled?: boolean;
+}
+
+/** A key whose step failed: its events wait, in order, for its restart. */
+interface Parked {
+  ref: string;
+  /** Head = the event that failed. */
+  backlog: Item[];
+  retryAt: number;
+  attempts: number;
+  lastError: Error;
+  seq: number;
+}
+
+interface Failure {
+  error: Error;
+  terminal: boolean;
+  seq: number;
+}
+
+/** Errors of an actor's own making (its stored state cannot be rebuilt), as opposed to Redis being unreachable. */
+function isActorFailure(err: unknown): boolean {
+  return err instanceof RehydrationError || err instanceof CorruptRecordError || err instanceof VersionMismatchError;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -67,7 +110,12 @@ export class PartitionWorker {
   private fetching = false;
   private loop: Promise<void> | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
-  private readonly intensity = new Map<string, RestartIntensity>();
+  private readonly supervisor: KeySupervisor;
+  /** Jobs taken and not yet acknowledged. */
+  private readonly holds = new Map<MailboxJob, Hold>();
+  private readonly parked = new Map<string, Parked>();
+  /** Supervision escalated: no processing until the partition is resumed. */
+  private paused = false;
   /** Mail committed but not yet (known to be) relayed. */
   private relayPending = false;
   /** Committed events since start (for metrics and tests). */
@@ -76,7 +124,9 @@ export class PartitionWorker {
   constructor(
     private readonly deps: PartitionWorkerDeps,
     private readonly settings: PartitionWorkerSettings,
-  ) {}
+  ) {
+    this.supervisor = new KeySupervisor(deps.now);
+  }
 
   get partition(): number {
     return this.deps.keys.partition;
@@ -102,18 +152,32 @@ export class PartitionWorker {
             continue;
           }
           this.onAcquired(got.lease);
+          this.paused = await this.deps.partitionState.isPaused(this.deps.keys);
           await this.relayMail();
           continue;
         }
-        this.fetching = true;
+        if (this.paused) {
+          await sleep(250);
+          await this.checkResumed();
+          continue;
+        }
+        if (this.parked.size > 0) await this.retryParked();
+        // With parked keys waiting for their backoff, poll instead of blocking.
+        const block = this.parked.size === 0;
+        this.fetching = block;
         let jobs: MailboxJob[];
         try {
-          jobs = await this.deps.consumer.next(this.settings.maxBatchJobs, this.settings.maxBatchEvents);
+          jobs = await this.deps.consumer.next(this.settings.maxBatchJobs, this.settings.maxBatchEvents, {
+            block,
+            held: new Set([...this.holds.keys()].map((j) => j.id)),
+          });
         } finally {
           this.fetching = false;
         }
         if (jobs.length > 0 && !this.closing) await this.handle(jobs);
         else if (this.relayPending) await this.relayMail();
+        else if (!block) await sleep(Math.max(1, Math.min(50, this.nextRetryAt() - this.deps.now())));
+        this.supervisor.prune();
         failures = 0;
       } catch (err) {
         if (err instanceof LeaseLostError) {
@@ -126,6 +190,12 @@ export class PartitionWorker {
         await sleep(Math.min(2_000, 50 * 2 ** Math.min(failures, 6)));
       }
     }
+  }
+
+  private nextRetryAt(): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const p of this.parked.values()) t = Math.min(t, p.retryAt);
+    return t;
   }
 
   private onAcquired(lease: Lease): void {
@@ -159,97 +229,300 @@ export class PartitionWorker {
     this.leaseValidUntil = 0;
     clearInterval(this.renewTimer);
     this.deps.host.dropPartition(this.partition);
+    // Taken jobs are not acknowledged: the next owner finds them in the active list and applies them first.
+    this.holds.clear();
+    this.parked.clear();
+    this.supervisor.reset();
+    this.paused = false;
     this.deps.events.emit('leaseLost', { partition: this.partition, epoch, reason });
   }
 
-  /** Process jobs until their events are committed (or the lease is lost), then acknowledge them. */
+  /** Process jobs until their events are committed (or the lease is lost), then acknowledge the settled ones. */
   private async handle(jobs: MailboxJob[]): Promise<void> {
-    let hasMail = false;
-    for (let attempt = 1; ; attempt++) {
+    const items = this.itemsOf(jobs);
+    await this.withRetries(() => this.process(items));
+    await this.settle(jobs);
+  }
+
+  /**
+   * Run a processing attempt until it commits. A stale in-memory actor
+   * (seq conflict) is rebuilt and the attempt repeated at once; a Redis error
+   * is retried with backoff while the lease holds.
+   */
+  private async withRetries(attempt: () => Promise<void>): Promise<void> {
+    for (let n = 1; ; n++) {
       try {
-        hasMail = await this.process(jobs);
-        break;
+        return await attempt();
       } catch (err) {
         if (err instanceof LeaseLostError) throw err;
-        if (this.closing) return;
-        if (err instanceof SeqConflictError || err instanceof DuplicateCommitError) continue;
-        this.deps.events.emit('error', toError(err), { partition: this.partition });
-        await sleep(Math.min(2_000, 20 * 2 ** Math.min(attempt, 7)));
+        if (this.closing) throw new LeaseLostError(this.partition, this.lease?.value ?? '', '(closing)');
+        if (!(err instanceof SeqConflictError || err instanceof DuplicateCommitError)) {
+          this.deps.events.emit('error', toError(err), { partition: this.partition });
+          await sleep(Math.min(2_000, 20 * 2 ** Math.min(n, 7)));
+        }
         if (!this.holdsLease) throw new LeaseLostError(this.partition, this.lease?.value ?? '', '(expired while retrying)');
       }
     }
-    await this.deps.consumer.ack(jobs);
-    if (hasMail) await this.relayMail();
   }
 
-  /** Apply and commit the events of `jobs`. Returns whether mail was committed. */
-  private async process(jobs: MailboxJob[]): Promise<boolean> {
-    const { keys, commits, host, runners, now } = this.deps;
-    const envelopes: Envelope[] = [];
+  private itemsOf(jobs: MailboxJob[]): Item[] {
+    const items: Item[] = [];
     for (const job of jobs) {
       const envs = envelopesOf(job);
-      if (!envs) this.deps.events.emit('error', new Error(`job ${job.id} of partition ${this.partition} is not keyflow's: acknowledged without effect`), { partition: this.partition });
-      else envelopes.push(...envs);
+      const hold: Hold = { job, open: 0 };
+      this.holds.set(job, hold);
+      if (!envs) {
+        this.deps.events.emit('error', new Error(`job ${job.id} of partition ${this.partition} is not keyflow's: acknowledged without effect`), { partition: this.partition });
+        continue;
+      }
+      for (const env of envs) {
+        const ref = actorRef(env.type, env.key);
+        items.push({ env, ref, member: dedupMember(ref, env.id), hold });
+        hold.open++;
+      }
     }
-    const members = envelopes.map((e) => dedupMember(actorRef(e.type, e.key), e.id));
-    const applied = await commits.applied(keys, members);
+    return items;
+  }
 
+  /** Acknowledge jobs whose events are all settled; keep the others (a parked key holds them). */
+  private async settle(jobs: MailboxJob[]): Promise<void> {
+    const done = jobs.filter((j) => (this.holds.get(j)?.open ?? 0) === 0);
+    for (const j of done) this.holds.delete(j);
+    await this.deps.consumer.ack(done);
+    if (this.relayPending) await this.relayMail();
+  }
+
+  /**
+   * Apply and commit a batch. Items of a parked key join its backlog (its
+   * order is kept); a failing step parks its key, or gets the policy's final
+   * word at once.
+   */
+  private async process(items: Item[]): Promise<void> {
+    const { keys, commits, host, runners, now } = this.deps;
+    const pendingItems = items.filter((it) => !it.settled);
+    const { applied, stopped } = await commits.precheck(
+      keys,
+      pendingItems.map((it) => it.member),
+      pendingItems.map((it) => it.ref),
+    );
     // Rehydrate the cold actors of the batch together (one pipelined round trip).
     const cold = new Map<string, Envelope>();
-    envelopes.forEach((e, i) => {
-      if (!applied[i] && runners.has(e.type) && !host.peek(this.partition, e.type, e.key)) cold.set(actorRef(e.type, e.key), e);
+    pendingItems.forEach((it, i) => {
+      if (!applied[i] && runners.has(it.env.type) && !this.parked.has(it.ref) && !host.peek(this.partition, it.env.type, it.env.key)) cold.set(it.ref, it.env);
     });
     await Promise.allSettled([...cold.values()].map((e) => host.get(keys, e.type, e.key)));
 
+    const step = new StepBuilder(runners);
     const touched = new Map<string, LiveActor>();
     const seen = new Set<string>();
     const duplicateAsks: string[] = [];
-    let step = new StepBuilder(runners);
-    let hasMail = false;
+    const settledHere: Item[] = [];
+    const parkedHere: Item[] = [];
     try {
-      for (let i = 0; i < envelopes.length; i++) {
-        const env = envelopes[i]!;
-        const member = members[i]!;
-        if (applied[i] || seen.has(member)) {
-          if (env.ask) duplicateAsks.push(env.ask);
+      for (let i = 0; i < pendingItems.length; i++) {
+        const it = pendingItems[i]!;
+        if (applied[i] || seen.has(it.member)) {
+          if (it.env.ask) duplicateAsks.push(it.env.ask);
+          settledHere.push(it);
           continue;
         }
-        seen.add(member);
-        const ref = actorRef(env.type, env.key);
-        const runner = runners.get(env.type);
-        if (!runner) {
-          step.deadLetter(ref, env, new UnknownActorTypeError(env.type, [...runners.keys()]), 0, now());
+        seen.add(it.member);
+        const parked = this.parked.get(it.ref);
+        if (parked) {
+          parked.backlog.push(it);
+          parkedHere.push(it);
           continue;
         }
-        let actor = touched.get(ref);
-        let outcome: StepOutcome;
-        try {
-          actor ??= await host.get(keys, env.type, env.key);
-          touched.set(ref, actor);
-          outcome = this.stepOnce(runner, actor, env);
-        } catch (err) {
-          outcome = { ok: false, error: toError(err), terminal: false };
-        }
-        if (!outcome.ok) {
-          // Commit what came before, so a restart rebuilds exactly the committed state.
-          hasMail = (await this.commit(step)) || hasMail;
-          step = new StepBuilder(runners);
-          touched.delete(ref);
-          const result = await this.supervise(runner, env, ref, outcome);
-          if (result.actor) touched.set(ref, result.actor);
-          if (!result.ok) step.deadLetter(ref, env, result.error, result.attempts, now());
-          else this.apply(step, result.actor!, env, result.outcome!);
+        if (it.env.event.type === RESUME_EVENT_TYPE) {
+          if (stopped.delete(it.ref)) step.resume(it.ref, it.member);
+          settledHere.push(it);
           continue;
         }
-        this.apply(step, actor!, env, outcome);
+        if (stopped.has(it.ref)) {
+          step.deadLetter(it.ref, it.env, new ActorStoppedError(it.env.type, it.env.key), 0, now());
+          settledHere.push(it);
+          continue;
+        }
+        const result = await this.tryStep(step, touched, it);
+        if (result.ok || this.onFailure(step, it, result.failure, 1) === 'settled') {
+          settledHere.push(it);
+          if (step.stops(it.ref)) stopped.add(it.ref);
+        } else parkedHere.push(it);
       }
-      hasMail = (await this.commit(step)) || hasMail;
+      await this.commit(step);
+    } catch (err) {
+      for (const a of touched.values()) host.drop(this.partition, a.ref);
+      // Undo the parking of this attempt: it is repeated from scratch.
+      for (const it of parkedHere) this.unpark(it);
+      throw err;
+    }
+    for (const it of settledHere) this.settleItem(it);
+    if (duplicateAsks.length > 0) await commits.replyDuplicates(keys, duplicateAsks);
+  }
+
+  /** One live step of an item into `step`. The actor is rehydrated when cold; a failure to rebuild it is a failed step. */
+  private async tryStep(step: StepBuilder, touched: Map<string, LiveActor>, it: Item): Promise<{ ok: true } | { ok: false; failure: Failure }> {
+    const runner = this.deps.runners.get(it.env.type);
+    if (!runner) return { ok: false, failure: { error: new UnknownActorTypeError(it.env.type, [...this.deps.runners.keys()]), terminal: true, seq: 0 } };
+    let actor = touched.get(it.ref);
+    if (!actor) {
+      try {
+        actor = await this.deps.host.get(this.deps.keys, it.env.type, it.env.key);
+      } catch (err) {
+        if (err instanceof LeaseLostError || !isActorFailure(err)) throw err;
+        return { ok: false, failure: { error: toError(err), terminal: false, seq: 0 } };
+      }
+      touched.set(it.ref, actor);
+    }
+    const outcome = this.stepOnce(runner, actor, it.env);
+    if (!outcome.ok) return { ok: false, failure: { error: outcome.error, terminal: outcome.terminal, seq: actor.seq } };
+    step.apply(actor, it.env, machineEvent(it.env), outcome.snapshot, outcome.effects, outcome.mail ?? []);
+    return { ok: true };
+  }
+
+  /**
+   * A failed step: ask the supervisor. 'restart' parks the key (its later
+   * events wait behind this one) until the backoff passed; the final word
+   * dead-letters, stops the key, or pauses the partition.
+   */
+  private onFailure(step: StepBuilder, it: Item, failure: Failure, attempts: number): 'settled' | 'parked' {
+    const { env } = it;
+    const runner = this.deps.runners.get(env.type);
+    const policy = runner?.def.supervision;
+    const directive = policy ? this.supervisor.onFailure(it.ref, policy, failure.terminal) : ({ kind: 'dead-letter', restarts: 0 } as const);
+    const info = { type: env.type, key: env.key, eventId: env.id, seq: failure.seq, error: failure.error, attempts };
+    this.deps.host.drop(this.partition, it.ref);
+    switch (directive.kind) {
+      case 'restart': {
+        const parked = this.park(it, failure, attempts);
+        parked.retryAt = this.deps.now() + directive.delayMs;
+        return 'parked';
+      }
+      case 'dead-letter':
+        step.deadLetter(it.ref, env, failure.error, attempts, this.deps.now());
+        this.deps.events.emit('deadLettered', info);
+        return 'settled';
+      case 'stop':
+        step.deadLetter(it.ref, env, failure.error, attempts, this.deps.now());
+        step.stop(it.ref, env.type, env.key, failure.error, this.deps.now());
+        this.deps.events.emit('deadLettered', info);
+        this.deps.events.emit('stopped', info);
+        return 'settled';
+      case 'escalate': {
+        this.park(it, failure, attempts).retryAt = Number.POSITIVE_INFINITY;
+        this.pause(info);
+        return 'parked';
+      }
+    }
+  }
+
+  /** Park a key behind its failed event (kept at the head of its backlog). */
+  private park(it: Item, failure: Failure, attempts: number): Parked {
+    let parked = this.parked.get(it.ref);
+    if (!parked) {
+      parked = { ref: it.ref, backlog: [it], retryAt: 0, attempts, lastError: failure.error, seq: failure.seq };
+      this.parked.set(it.ref, parked);
+    }
+    parked.attempts = attempts;
+    parked.lastError = failure.error;
+    parked.seq = failure.seq;
+    return parked;
+  }
+
+  private unpark(it: Item): void {
+    const parked = this.parked.get(it.ref);
+    if (!parked) return;
+    parked.backlog = parked.backlog.filter((x) => x !== it);
+    if (parked.backlog.length === 0) this.parked.delete(it.ref);
+  }
+
+  private settleItem(it: Item): void {
+    if (it.settled) return;
+    it.settled = true;
+    it.hold.open--;
+  }
+
+  /** Retry the parked keys whose backoff has passed: restart (rebuild from the store), then their backlog in order. */
+  private async retryParked(): Promise<void> {
+    const now = this.deps.now();
+    for (const parked of [...this.parked.values()]) {
+      if (this.closing || this.paused || parked.retryAt > now) continue;
+      await this.withRetries(() => this.retryKey(parked));
+    }
+    const jobs = [...this.holds.keys()];
+    await this.settle(jobs);
+  }
+
+  private async retryKey(parked: Parked): Promise<void> {
+    const { host } = this.deps;
+    const head = parked.backlog[0];
+    if (!head) {
+      this.parked.delete(parked.ref);
+      return;
+    }
+    host.drop(this.partition, parked.ref);
+    const attempts = parked.attempts + 1;
+    this.deps.events.emit('restarted', { type: head.env.type, key: head.env.key, eventId: head.env.id, seq: parked.seq, error: parked.lastError, attempts });
+    const step = new StepBuilder(this.deps.runners);
+    const touched = new Map<string, LiveActor>();
+    const settledHere: Item[] = [];
+    let stopped = false;
+    try {
+      let first = true;
+      for (const it of [...parked.backlog]) {
+        if (stopped) {
+          step.deadLetter(it.ref, it.env, new ActorStoppedError(it.env.type, it.env.key), 0, this.deps.now());
+          settledHere.push(it);
+          continue;
+        }
+        if (it.env.event.type === RESUME_EVENT_TYPE) {
+          settledHere.push(it);
+          continue;
+        }
+        const result = await this.tryStep(step, touched, it);
+        if (result.ok) {
+          if (first) this.deps.events.emit('recovered', { type: it.env.type, key: it.env.key, eventId: it.env.id, seq: touched.get(it.ref)?.seq ?? 0, error: parked.lastError, attempts });
+          settledHere.push(it);
+          first = false;
+          continue;
+        }
+        const verdict = this.onFailure(step, it, result.failure, first ? attempts : 1);
+        first = false;
+        if (verdict === 'parked') break;
+        settledHere.push(it);
+        if (step.stops(it.ref)) stopped = true;
+      }
+      await this.commit(step);
     } catch (err) {
       for (const a of touched.values()) host.drop(this.partition, a.ref);
       throw err;
     }
-    if (duplicateAsks.length > 0) await commits.replyDuplicates(keys, duplicateAsks);
-    return hasMail;
+    parked.backlog = parked.backlog.filter((it) => !settledHere.includes(it));
+    for (const it of settledHere) this.settleItem(it);
+    if (parked.backlog.length === 0) this.parked.delete(parked.ref);
+    else if (parked.backlog[0] !== head) parked.attempts = 1;
+    else parked.attempts = attempts;
+  }
+
+  /** Escalation: stop processing this partition until it is resumed (durably flagged for any owner). */
+  private pause(info: SupervisionEvent): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.deps.events.emit('escalated', { ...info, partition: this.partition });
+    void this.deps.partitionState.pause(this.deps.keys, JSON.stringify({ ...info, error: info.error.message, at: this.deps.now() })).catch((err: unknown) => {
+      this.deps.events.emit('error', toError(err), { partition: this.partition });
+    });
+  }
+
+  /** While paused: has someone resumed the partition? Then retry the parked keys with fresh restart intensity. */
+  private async checkResumed(): Promise<void> {
+    if (await this.deps.partitionState.isPaused(this.deps.keys)) return;
+    this.paused = false;
+    this.supervisor.reset();
+    for (const parked of this.parked.values()) {
+      parked.retryAt = 0;
+      parked.attempts = 0;
+    }
   }
 
   /** One live step; the mail it sends is validated as a send would be (a bad target fails the step). */
@@ -257,58 +530,13 @@ export class PartitionWorker {
     const outcome = runner.step(actor.snapshot, machineEvent(env), actor.initialActions);
     if (!outcome.ok) return outcome;
     try {
-      const mail = outcome.effects.mail.map((m, n) => {
-        const e = toEnvelope({ type: m.to.type, key: m.to.key, event: m.event, id: StepBuilder.mailId(actor.ref, actor.seq + 1, n), ts: env.ts }, this.settings.validation, env.ts);
-        return e;
-      });
+      const mail = outcome.effects.mail.map((m, n) =>
+        toEnvelope({ type: m.to.type, key: m.to.key, event: m.event, id: StepBuilder.mailId(actor.ref, actor.seq + 1, n), ts: env.ts }, this.settings.validation, env.ts),
+      );
       return { ...outcome, mail };
     } catch (err) {
       return { ok: false, error: toError(err), terminal: true };
     }
-  }
-
-  private apply(step: StepBuilder, actor: LiveActor, env: Envelope, outcome: StepOutcome & { mail?: Envelope[] }): void {
-    if (!outcome.ok) return;
-    step.apply(actor, env, machineEvent(env), outcome.snapshot, outcome.effects, outcome.mail ?? []);
-  }
-
-  /**
-   * A failed step: restart the actor (rebuild it from snapshot + journal) and
-   * retry the event with backoff, within the type's restart intensity.
-   */
-  private async supervise(
-    runner: MachineRunner,
-    env: Envelope,
-    ref: string,
-    first: StepOutcome & { ok: false },
-  ): Promise<{ ok: true; actor: LiveActor; outcome: StepOutcome; attempts: number } | { ok: false; error: Error; attempts: number; actor?: LiveActor }> {
-    const policy = runner.def.supervision;
-    let intensity = this.intensity.get(ref);
-    if (!intensity) {
-      intensity = new RestartIntensity(policy, this.deps.now);
-      this.intensity.set(ref, intensity);
-    }
-    let failure = first;
-    let attempts = 1;
-    while (!failure.terminal && intensity.tryRestart()) {
-      await sleep(backoffMs(policy, intensity.count));
-      if (!this.holdsLease) throw new LeaseLostError(this.partition, this.lease?.value ?? '', '(expired during backoff)');
-      this.deps.host.drop(this.partition, ref);
-      attempts++;
-      this.deps.events.emit('restarted', { type: env.type, key: env.key, eventId: env.id, error: failure.error, attempts });
-      let outcome: StepOutcome & { mail?: Envelope[] };
-      let actor: LiveActor | undefined;
-      try {
-        actor = await this.deps.host.get(this.deps.keys, env.type, env.key);
-        outcome = this.stepOnce(runner, actor, env);
-      } catch (err) {
-        outcome = { ok: false, error: toError(err), terminal: false };
-      }
-      if (outcome.ok) return { ok: true, actor: actor!, outcome, attempts };
-      failure = outcome;
-    }
-    this.deps.events.emit('deadLettered', { type: env.type, key: env.key, eventId: env.id, error: failure.error, attempts });
-    return { ok: false, error: failure.error, attempts };
   }
 
   /** Commit a step; returns whether it carried mail. On failure the touched actors are dropped by the caller. */
@@ -320,6 +548,7 @@ export class PartitionWorker {
     await this.deps.commits.commit(this.deps.keys, lease, commit, this.deps.now());
     step.committed(commit);
     this.committedEvents += commit.dedup.length;
+    if (step.hasMail) this.relayPending = true;
     return step.hasMail;
   }
 

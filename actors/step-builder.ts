@@ -49,6 +49,7 @@ export class StepBuilder {
   private readonly outbox: { kind: 'out' | 'mail'; body: string }[] = [];
   private readonly deadLetters: string[] = [];
   private readonly replies: { askId: string; body: string }[] = [];
+  private readonly keyStates: { op: 'stop' | 'resume'; ref: string; body: string }[] = [];
   hasMail = false;
 
   constructor(private readonly runners: ReadonlyMap<string, MachineRunner>) {}
@@ -117,6 +118,23 @@ export class StepBuilder {
     }
   }
 
+  /** Stop an actor (supervision 'stop'): its later events go to dead letters until resumed. */
+  stop(ref: string, type: string, key: string, error: unknown, now: number): void {
+    const err = toError(error);
+    this.keyStates.push({ op: 'stop', ref, body: JSON.stringify({ type, key, at: now, error: { name: err.name, message: err.message } }) });
+  }
+
+  /** Whether this step stops the actor. */
+  stops(ref: string): boolean {
+    return this.keyStates.some((k) => k.op === 'stop' && k.ref === ref);
+  }
+
+  /** Resume a stopped actor, consuming the control event that asked for it. */
+  resume(ref: string, member: string): void {
+    this.keyStates.push({ op: 'resume', ref, body: '' });
+    this.dedup.push(member);
+  }
+
   /** The commit, with a snapshot for every actor whose last one is `snapshotEvery` events old. */
   build(): StepCommit {
     const actors: ActorCommit[] = [];
@@ -132,7 +150,7 @@ export class StepBuilder {
       }
       actors.push(commit);
     }
-    return { actors, dedup: this.dedup, outbox: this.outbox, deadLetters: this.deadLetters, replies: this.replies };
+    return { actors, dedup: this.dedup, outbox: this.outbox, deadLetters: this.deadLetters, replies: this.replies, keyStates: this.keyStates };
   }
 
   /** After a successful commit: remember which snapshots were written. */

@@ -6,10 +6,15 @@ export interface ErrorContext {
 }
 
 export interface SupervisionEvent {
+  /** Actor type and key. */
   type: string;
   key: string;
+  /** The event that failed. */
   eventId: string;
+  /** The actor's seq (events applied) when it failed; 0 when unknown. */
+  seq: number;
   error: Error;
+  /** Attempts at this event so far. */
   attempts: number;
 }
 
@@ -25,6 +30,12 @@ export interface SystemListener {
   restarted: (info: SupervisionEvent) => void;
   /** Supervision gave up on an event: it went to the dead letters. */
   deadLettered: (info: SupervisionEvent) => void;
+  /** Supervision stopped an actor ('stop'): its events wait in dead letters until `system.resume(type, key)`. */
+  stopped: (info: SupervisionEvent) => void;
+  /** Supervision escalated ('escalate'): the partition is paused until `system.resumePartition(partition)`. */
+  escalated: (info: SupervisionEvent & { partition: number }) => void;
+  /** A restarted actor applied the event that had failed. */
+  recovered: (info: SupervisionEvent) => void;
 }
 
 /** A typed EventEmitter over SystemListener. */

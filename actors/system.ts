@@ -12,6 +12,7 @@ import {
   namespaceMetaKey,
   OutboxStore,
   PartitionKeys,
+  PartitionStateStore,
   registerScripts,
   toError,
   type JournalEntry,
@@ -29,7 +30,7 @@ import {
   UnknownActorTypeError,
 } from './errors';
 import { MachineRunner } from './machine-runner';
-import { PartitionWorker } from './partition-worker';
+import { PartitionWorker, RESUME_EVENT_TYPE } from './partition-worker';
 import { stateView, type ActorState } from './state-view';
 import type { AskReply, DeadLetterBody, Output } from './step-builder';
 import { SystemEvents } from './system-events';
@@ -120,6 +121,15 @@ export interface ActorSystem {
     discard(id: string): Promise<void>;
   };
   drain(opts?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * Resume an actor stopped by supervision (`onExhausted: 'stop'`): its held
+   * dead letters are delivered again, in order, ahead of what is sent after.
+   */
+  resume(type: string, key: string): Promise<{ redelivered: number }>;
+  /** Resume a partition paused by supervision (`onExhausted: 'escalate'`). */
+  resumePartition(partition: number): Promise<boolean>;
+  /** Partitions paused by supervision, with why. */
+  pausedPartitions(): Promise<{ partition: number; reason: string }[]>;
   close(): Promise<void>;
   readonly events: SystemEvents;
   readonly namespace: string;
@@ -243,6 +253,7 @@ class System implements ActorSystem {
   private readonly commits: CommitStore;
   private readonly outbox: OutboxStore;
   private readonly deadLetterStore: DeadLetterStore;
+  private readonly partitionState: PartitionStateStore;
   private readonly workers: PartitionWorker[] = [];
   private readonly blocking = new Set<RedisClient>();
   private host: ActorHost | undefined;
@@ -267,6 +278,7 @@ class System implements ActorSystem {
     });
     this.outbox = new OutboxStore(client);
     this.deadLetterStore = new DeadLetterStore(client);
+    this.partitionState = new PartitionStateStore(client);
     if (cfg.worker) this.startWorkers();
   }
 
@@ -293,7 +305,19 @@ class System implements ActorSystem {
         onError: (err) => this.events.emit('error', err, { partition: keys.partition }),
       });
       const worker = new PartitionWorker(
-        { keys, consumer, host, runners: this.runners, leases, commits: this.commits, outbox: this.outbox, producer: this.producer, events: this.events, now: Date.now },
+        {
+          keys,
+          consumer,
+          host,
+          runners: this.runners,
+          leases,
+          commits: this.commits,
+          outbox: this.outbox,
+          producer: this.producer,
+          events: this.events,
+          partitionState: this.partitionState,
+          now: Date.now,
+        },
         {
           owner: this.cfg.workerId,
           leaseTtlMs: this.cfg.leaseTtlMs,
@@ -516,6 +540,40 @@ class System implements ActorSystem {
         await this.deadLetterStore.remove(this.keys[record.partition]!, record.position);
       },
     };
+  }
+
+  async resume(type: string, key: string): Promise<{ redelivered: number }> {
+    this.runner(type);
+    this.checkKey(type, key);
+    const p = this.partitionOf(type, key);
+    const records = (await this.deadLetterStore.list([this.keys[p]!], 100_000))
+      .map((r) => ({ record: r, body: JSON.parse(r.body) as DeadLetterBody }))
+      .filter(({ body }) => body.type === type && body.key === key);
+    // The control event first, then the held events under derived ids (their own ids are consumed),
+    // in one lane of the producer: the worker resumes the actor and applies them in this order.
+    const envs: Envelope[] = [
+      { id: uuidv4(), ts: Date.now(), type, key, event: { type: RESUME_EVENT_TYPE } },
+      ...records.map(({ record, body }) => ({ id: `${body.id}~resume~${record.position}`, ts: body.ts, type, key, event: body.event })),
+    ];
+    await this.producer.enqueue(p, envs);
+    for (const { record } of records) await this.deadLetterStore.remove(this.keys[p]!, record.position);
+    return { redelivered: records.length };
+  }
+
+  async resumePartition(partition: number): Promise<boolean> {
+    this.ensureOpen();
+    const p = intOption('partition', partition, 0, 0, this.cfg.partitions - 1);
+    return this.partitionState.resume(this.keys[p]!);
+  }
+
+  async pausedPartitions(): Promise<{ partition: number; reason: string }[]> {
+    this.ensureOpen();
+    const out: { partition: number; reason: string }[] = [];
+    for (const keys of this.keys) {
+      const reason = await this.partitionState.pausedBecause(keys);
+      if (reason !== undefined) out.push({ partition: keys.partition, reason });
+    }
+    return out;
   }
 
   async drain(opts: { timeoutMs?: number } = {}): Promise<void> {

@@ -47,12 +47,14 @@ export class PartitionConsumer {
    * first, then takes what is already waiting, up to `maxJobs` jobs or
    * `maxEvents` events. Jobs that sit in the active list without being ours (a
    * previous owner's, or one a paused ex-owner took after losing its lease)
-   * are older than anything taken now: they come first.
+   * are older than anything taken now: they come first. `held`: jobs this
+   * consumer took earlier and still holds.
    */
-  async next(maxJobs: number, maxEvents: number): Promise<MailboxJob[]> {
+  async next(maxJobs: number, maxEvents: number, opts: { block?: boolean; held?: ReadonlySet<string | undefined> } = {}): Promise<MailboxJob[]> {
     if (this.closed) return [];
     const jobs: MailboxJob[] = [];
-    const first = await this.worker.getNextJob(this.token, { block: true });
+    const held = opts.held ?? new Set();
+    const first = await this.worker.getNextJob(this.token, { block: opts.block ?? true });
     if (first) {
       jobs.push(first);
       let events = first.data.events?.length ?? 1;
@@ -63,8 +65,8 @@ export class PartitionConsumer {
         events += job.data.events?.length ?? 1;
       }
     }
-    if ((await this.queue.getActiveCount()) > jobs.length) {
-      const mine = new Set(jobs.map((j) => j.id));
+    if ((await this.queue.getActiveCount()) > jobs.length + held.size) {
+      const mine = new Set([...held, ...jobs.map((j) => j.id)]);
       return [...(await this.leftovers(mine)), ...jobs];
     }
     return jobs;

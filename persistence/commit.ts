@@ -28,6 +28,8 @@ export interface StepCommit {
   outbox: OutboxEntry[];
   deadLetters: string[];
   replies: { askId: string; body: string }[];
+  /** Actors stopped by supervision, or resumed. */
+  keyStates: { op: 'stop' | 'resume'; ref: string; body: string }[];
 }
 
 export interface CommitLimits {
@@ -50,13 +52,25 @@ export class CommitStore {
   }
 
   /**
-   * Which of these de-dup members are already recorded. One round trip; the
-   * commit checks them again before writing.
+   * Before applying a batch, in one round trip: which de-dup members are
+   * already recorded (the commit checks them again before writing), and which
+   * of these actors are stopped.
    */
+  async precheck(keys: PartitionKeys, members: string[], refs: string[]): Promise<{ applied: boolean[]; stopped: Set<string> }> {
+    if (members.length === 0) return { applied: [], stopped: new Set() };
+    const distinct = [...new Set(refs)];
+    const pipeline = this.client.pipeline().zmscore(keys.dedup, ...members);
+    if (distinct.length > 0) pipeline.hmget(keys.stopped, ...distinct);
+    const results = (await pipeline.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+    const scores = results[0]![1] as (string | null)[];
+    const flags = (results[1]?.[1] ?? []) as (string | null)[];
+    return { applied: scores.map((s) => s !== null), stopped: new Set(distinct.filter((_, i) => flags[i] !== null)) };
+  }
+
+  /** Whether these de-dup members are recorded. */
   async applied(keys: PartitionKeys, members: string[]): Promise<boolean[]> {
-    if (members.length === 0) return [];
-    const scores = await this.client.zmscore(keys.dedup, ...members);
-    return scores.map((s) => s !== null);
+    return (await this.precheck(keys, members, [])).applied;
   }
 
   /** Answer asks whose event was a duplicate (already applied): nothing else to commit. */
@@ -94,6 +108,8 @@ export class CommitStore {
     argv.push(step.deadLetters.length, ...step.deadLetters);
     argv.push(step.replies.length);
     for (const r of step.replies) argv.push(r.askId, r.body);
+    argv.push(step.keyStates.length);
+    for (const k of step.keyStates) argv.push(k.op, k.ref, k.body);
 
     const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, ...argv);
     const code = Number(reply[0]);

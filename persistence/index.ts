@@ -11,3 +11,4 @@ export { JournalStore, type JournalEntry, type StoredSnapshot, type LoadedActor,
 export { CommitStore, type StepCommit, type ActorCommit, type OutboxEntry, type OutboxKind, type CommitLimits } from './commit';
 export { OutboxStore, type OutboxRecord } from './outbox';
 export { DeadLetterStore, type DeadLetterRecord } from './dead-letters';
+export { PartitionStateStore } from './partition-state';

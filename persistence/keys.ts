@@ -13,6 +13,8 @@ import { createHash } from 'node:crypto';
  *   {ns:p}:mail          stream of actor-to-actor mail not yet relayed
  *   {ns:p}:relay         last mail id relayed to the target queues
  *   {ns:p}:dlq           stream of dead letters
+ *   {ns:p}:stopped       hash of stopped actors: ref -> why (supervision 'stop')
+ *   {ns:p}:paused        set when supervision escalated: the partition is paused
  *   {ns:p}:j:<ref>       journal of an actor (list of JSON entries, seq = index+1)
  *   {ns:p}:s:<ref>       snapshot of an actor (hash: seq, version, state, at)
  *   {ns:p}:r:<askId>     reply list of one ask
@@ -64,6 +66,8 @@ export class PartitionKeys {
   readonly mail: string;
   readonly relay: string;
   readonly deadLetters: string;
+  readonly stopped: string;
+  readonly paused: string;
 
   constructor(
     readonly namespace: string,
@@ -78,6 +82,8 @@ export class PartitionKeys {
     this.mail = this.prefix + 'mail';
     this.relay = this.prefix + 'relay';
     this.deadLetters = this.prefix + 'dlq';
+    this.stopped = this.prefix + 'stopped';
+    this.paused = this.prefix + 'paused';
   }
 
   journal(ref: string): string {

@@ -84,7 +84,10 @@ export class RestartIntensity {
     return true;
   }
 
+  /** Restarts within the window now. */
   get count(): number {
+    const t = this.now();
+    while (this.restarts.length > 0 && this.restarts[0]! <= t - this.policy.withinMs) this.restarts.shift();
     return this.restarts.length;
   }
 }

@@ -26,6 +26,9 @@
     O outbox entries, each: kind ("out": outputs stream, "mail": mail stream), body
     L dead letters, each: body
     R replies, each: askId, body
+    K key states, each: op ("stop" | "resume"), actorRef, body
+      stop:   HSET "{ns:p}:stopped" actorRef body   (its later events go to dead letters)
+      resume: HDEL "{ns:p}:stopped" actorRef
 
   Returns:
     { 1, lastOutputId or "" }    committed
@@ -130,6 +133,17 @@ for r = 1, replyCount do
   rcall("RPUSH", replyKey, ARGV[i + 1])
   rcall("PEXPIRE", replyKey, ARGV[7])
   i = i + 2
+end
+
+local stoppedKey = prefix .. "stopped"
+local stateCount = tonumber(ARGV[i]); i = i + 1
+for k = 1, stateCount do
+  if ARGV[i] == "stop" then
+    rcall("HSET", stoppedKey, ARGV[i + 1], ARGV[i + 2])
+  else
+    rcall("HDEL", stoppedKey, ARGV[i + 1])
+  end
+  i = i + 3
 end
 
 return { 1, lastId }

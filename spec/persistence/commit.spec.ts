@@ -21,6 +21,7 @@ function step(ref: string, expectedSeq: number, ids: string[], extra: Partial<St
     outbox: ids.map((id) => ({ kind: 'out' as const, body: JSON.stringify({ id }) })),
     deadLetters: [],
     replies: [],
+    keyStates: [],
     ...extra,
   };
 }
