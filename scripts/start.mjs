@@ -6,8 +6,11 @@
 import { ensureDeps, ensureRedis, runChild } from './bootstrap.mjs';
 import { resolveEntry } from './entry.mjs';
 
-const entry = resolveEntry(process.argv[2] ?? 'apps/main.ts');
-const args = process.argv.slice(3);
+// `npm start -- --flag ...` passes flags to the default entry; `npm start -- file.ts ...` picks another.
+const first = process.argv[2];
+const explicit = first !== undefined && !first.startsWith('-');
+const entry = resolveEntry(explicit ? first : 'apps/main.ts');
+const args = process.argv.slice(explicit ? 3 : 2);
 
 let redis;
 try {

@@ -48,7 +48,7 @@ export async function cleanupNamespace(url: string, ns: string): Promise<number>
   await client.connect();
   let deleted = 0;
   try {
-    for (const match of [`*{${globEscape(ns)}:*`, `${globEscape(ns)}:*`]) {
+    for (const match of [`*{${globEscape(ns)}:*`, `*{${globEscape(ns)}}*`, `${globEscape(ns)}:*`]) {
       let cursor = '0';
       do {
         const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000);
