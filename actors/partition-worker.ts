@@ -106,6 +106,10 @@ export class PartitionWorker {
   private lease: Lease | undefined;
   private leaseValidUntil = 0;
   private closing = false;
+  /** Incremented by the watchdog: a loop of an older generation stops. */
+  private generation = 0;
+  private progressAt = Date.now();
+  private loopEnded = false;
   /** Waiting for jobs: nothing in hand, so close() may interrupt at once. */
   private fetching = false;
   private loop: Promise<void> | undefined;
@@ -137,12 +141,47 @@ export class PartitionWorker {
   }
 
   start(): void {
-    this.loop ??= this.run();
+    this.loop ??= this.run(this.generation);
   }
 
-  private async run(): Promise<void> {
+  /** When the loop last went round (ms). */
+  get lastProgressAt(): number {
+    return this.progressAt;
+  }
+
+  /**
+   * Watchdog: a loop that ended, or has not gone round for `stallMs` (an await
+   * that never settles), is replaced by a new one. The old one can no longer
+   * commit: its generation is stale and the lease it held is given up, so the
+   * new loop takes the partition under a new epoch. Returns whether it restarted.
+   */
+  async restartIfStalled(stallMs: number): Promise<boolean> {
+    if (this.closing || !this.loop) return false;
+    const ended = this.loopEnded;
+    if (!ended && this.deps.now() - this.progressAt < stallMs) return false;
+    this.deps.events.emit('error', new Error(`partition ${this.partition}: loop ${ended ? 'ended' : `stalled for ${this.deps.now() - this.progressAt} ms`}; restarting it`), { partition: this.partition });
+    this.generation++;
+    const lease = this.lease;
+    this.loseLease('watchdog restart');
+    if (lease) await this.deps.leases.release(this.deps.keys, lease).catch(() => false);
+    this.progressAt = this.deps.now();
+    this.loopEnded = false;
+    this.loop = this.run(this.generation);
+    return true;
+  }
+
+  private async run(generation: number): Promise<void> {
+    try {
+      await this.runLoop(generation);
+    } finally {
+      if (generation === this.generation) this.loopEnded = true;
+    }
+  }
+
+  private async runLoop(generation: number): Promise<void> {
     let failures = 0;
-    while (!this.closing) {
+    while (!this.closing && generation === this.generation) {
+      this.progressAt = this.deps.now();
       try {
         if (!this.holdsLease) {
           if (this.lease) this.loseLease('expired locally');
@@ -161,7 +200,8 @@ export class PartitionWorker {
           await this.checkResumed();
           continue;
         }
-        if (this.parked.size > 0) await this.retryParked();
+        const lease = this.lease!;
+        if (this.parked.size > 0) await this.retryParked(lease);
         // With parked keys waiting for their backoff, poll instead of blocking.
         const block = this.parked.size === 0;
         this.fetching = block;
@@ -174,7 +214,7 @@ export class PartitionWorker {
         } finally {
           this.fetching = false;
         }
-        if (jobs.length > 0 && !this.closing) await this.handle(jobs);
+        if (jobs.length > 0 && !this.closing) await this.handle(jobs, lease);
         else if (this.relayPending) await this.relayMail();
         else if (!block) await sleep(Math.max(1, Math.min(50, this.nextRetryAt() - this.deps.now())));
         this.supervisor.prune();
@@ -238,9 +278,9 @@ export class PartitionWorker {
   }
 
   /** Process jobs until their events are committed (or the lease is lost), then acknowledge the settled ones. */
-  private async handle(jobs: MailboxJob[]): Promise<void> {
+  private async handle(jobs: MailboxJob[], lease: Lease): Promise<void> {
     const items = this.itemsOf(jobs);
-    await this.withRetries(() => this.process(items));
+    await this.withRetries(() => this.process(items, lease));
     await this.settle(jobs);
   }
 
@@ -297,7 +337,7 @@ export class PartitionWorker {
    * order is kept); a failing step parks its key, or gets the policy's final
    * word at once.
    */
-  private async process(items: Item[]): Promise<void> {
+  private async process(items: Item[], lease: Lease): Promise<void> {
     const { keys, commits, host, runners, now } = this.deps;
     const pendingItems = items.filter((it) => !it.settled);
     const { applied, stopped } = await commits.precheck(
@@ -349,7 +389,7 @@ export class PartitionWorker {
           if (step.stops(it.ref)) stopped.add(it.ref);
         } else parkedHere.push(it);
       }
-      await this.commit(step);
+      await this.commit(step, lease);
     } catch (err) {
       for (const a of touched.values()) host.drop(this.partition, a.ref);
       // Undo the parking of this attempt: it is repeated from scratch.
@@ -443,17 +483,17 @@ export class PartitionWorker {
   }
 
   /** Retry the parked keys whose backoff has passed: restart (rebuild from the store), then their backlog in order. */
-  private async retryParked(): Promise<void> {
+  private async retryParked(lease: Lease): Promise<void> {
     const now = this.deps.now();
     for (const parked of [...this.parked.values()]) {
       if (this.closing || this.paused || parked.retryAt > now) continue;
-      await this.withRetries(() => this.retryKey(parked));
+      await this.withRetries(() => this.retryKey(parked, lease));
     }
     const jobs = [...this.holds.keys()];
     await this.settle(jobs);
   }
 
-  private async retryKey(parked: Parked): Promise<void> {
+  private async retryKey(parked: Parked, lease: Lease): Promise<void> {
     const { host } = this.deps;
     const head = parked.backlog[0];
     if (!head) {
@@ -492,7 +532,7 @@ export class PartitionWorker {
         settledHere.push(it);
         if (step.stops(it.ref)) stopped = true;
       }
-      await this.commit(step);
+      await this.commit(step, lease);
     } catch (err) {
       for (const a of touched.values()) host.drop(this.partition, a.ref);
       throw err;
@@ -539,11 +579,14 @@ export class PartitionWorker {
     }
   }
 
-  /** Commit a step; returns whether it carried mail. On failure the touched actors are dropped by the caller. */
-  private async commit(step: StepBuilder): Promise<boolean> {
+  /**
+   * Commit a step under the lease the work was taken with (a fencing token: a
+   * loop of an older lease is refused by Redis). Returns whether it carried
+   * mail. On failure the touched actors are dropped by the caller.
+   */
+  private async commit(step: StepBuilder, lease: Lease): Promise<boolean> {
     if (step.empty) return false;
-    const lease = this.lease;
-    if (!lease) throw new LeaseLostError(this.partition, '', '(no lease)');
+    if (lease !== this.lease || !this.holdsLease) throw new LeaseLostError(this.partition, lease.value, '(no valid lease)');
     const commit = step.build();
     await this.deps.commits.commit(this.deps.keys, lease, commit, this.deps.now());
     step.committed(commit);

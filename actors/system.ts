@@ -67,6 +67,14 @@ export interface ActorSystemOptions {
   workerId?: string;
   /** close() gives up waiting (for the step in hand, for Redis) after this long. @default 10000 */
   closeTimeoutMs?: number;
+  /**
+   * A Redis command with no answer after this long fails (and is retried by
+   * the worker), so a stalled connection cannot hang a partition. Keep it
+   * above 10 s (BullMQ blocks up to 10 s waiting for delayed jobs). @default 15000
+   */
+  commandTimeoutMs?: number;
+  /** Watchdog: a partition loop that has not gone round for this long is restarted. @default 60000 */
+  watchdogStallMs?: number;
 }
 
 export interface SendOptions {
@@ -151,6 +159,8 @@ interface Resolved {
   streamMaxLen: number;
   workerId: string;
   closeTimeoutMs: number;
+  commandTimeoutMs: number;
+  watchdogStallMs: number;
 }
 
 function intOption(name: string, v: unknown, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -189,11 +199,13 @@ function resolveOptions(o: ActorSystemOptions): Resolved {
     streamMaxLen: intOption('streamMaxLen', o.streamMaxLen, 100_000, 100),
     workerId,
     closeTimeoutMs: intOption('closeTimeoutMs', o.closeTimeoutMs, 10_000, 0),
+    commandTimeoutMs: intOption('commandTimeoutMs', o.commandTimeoutMs, 15_000, 11_000),
+    watchdogStallMs: intOption('watchdogStallMs', o.watchdogStallMs, 60_000, 1_000),
   };
 }
 
-function connect(config: RedisConfig): RedisClient {
-  const common = { maxRetriesPerRequest: null, enableReadyCheck: true } as const;
+function connect(config: RedisConfig, commandTimeout: number): RedisClient {
+  const common = { maxRetriesPerRequest: null, enableReadyCheck: true, commandTimeout } as const;
   if (typeof config === 'string') return new Redis(config, common);
   if ('cluster' in config) {
     return new Cluster(config.cluster, { ...config.options, redisOptions: { ...config.options?.redisOptions, ...common } });
@@ -217,7 +229,7 @@ export async function createActorSystem(options: ActorSystemOptions): Promise<Ac
   if (options.redis === undefined || options.redis === null || (typeof options.redis !== 'string' && typeof options.redis !== 'object')) {
     throw new InvalidOptionError('redis', 'a URL, ioredis options or { cluster: [...] }', options.redis);
   }
-  const client = connect(options.redis);
+  const client = connect(options.redis, cfg.commandTimeoutMs);
   client.on('error', () => {
     /* ioredis reconnects by itself; commands wait for it (maxRetriesPerRequest: null) */
   });
@@ -258,6 +270,7 @@ class System implements ActorSystem {
   private readonly blocking = new Set<RedisClient>();
   private host: ActorHost | undefined;
   private passivation: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -333,6 +346,10 @@ class System implements ActorSystem {
     const minIdle = Math.min(...[...this.runners.values()].map((r) => r.def.idleAfterMs));
     this.passivation = setInterval(() => host.passivateIdle(), Math.max(1_000, Math.floor(minIdle / 2)));
     this.passivation.unref();
+    this.watchdog = setInterval(() => {
+      for (const w of this.workers) void w.restartIfStalled(this.cfg.watchdogStallMs);
+    }, Math.max(500, Math.floor(this.cfg.watchdogStallMs / 4)));
+    this.watchdog.unref();
   }
 
   private ensureOpen(): void {
@@ -596,6 +613,7 @@ class System implements ActorSystem {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.passivation);
+      clearInterval(this.watchdog);
       for (const c of this.blocking) c.disconnect();
       const steps: (() => Promise<unknown>)[] = [
         () => Promise.all(this.workers.map((w) => w.close())),
