@@ -8,8 +8,10 @@
   ARGV[1] read the journal only up to this seq ("" or 0: to the end)
   ARGV[2] "1": ignore the snapshot, return the journal from seq 1
 
-  Returns { snapshotSeq, version, state or "", journalLength, entries... }
-  where entries are the journal entries snapshotSeq+1 .. min(end, ARGV[1]).
+  Returns { snapshotSeq, version, state or "", journalLength, entries }
+  where entries is the journal entries snapshotSeq+1 .. min(end, ARGV[1])
+  joined with "," (a JSON array without its brackets: one reply to parse,
+  however long the tail).
 ]]
 local rcall = redis.call
 local snapSeq, version, state = 0, 0, ""
@@ -24,6 +26,4 @@ local length = rcall("LLEN", KEYS[2])
 local last = -1
 if upTo > 0 then last = upTo - 1 end
 local entries = rcall("LRANGE", KEYS[2], snapSeq, last)
-local result = { snapSeq, version, state, length }
-for k = 1, #entries do result[#result + 1] = entries[k] end
-return result
+return { snapSeq, version, state, length, table.concat(entries, ",") }
