@@ -52,9 +52,21 @@ export class SystemEvents extends EventEmitter {
     return super.off(event, listener);
   }
 
+  private lastUnheard = new Map<string, number>();
+
   override emit<E extends keyof SystemListener>(event: E, ...args: Parameters<SystemListener[E]>): boolean {
-    // An 'error' with no listener must not crash the process: workers recover by themselves.
-    if (event === 'error' && this.listenerCount('error') === 0) return false;
+    // An 'error' with no listener must not crash the process (workers recover by themselves),
+    // nor vanish: it goes to stderr, each distinct message at most every 10 s.
+    if (event === 'error' && this.listenerCount('error') === 0) {
+      const err = args[0] as Error;
+      const now = Date.now();
+      if ((this.lastUnheard.get(err.message) ?? 0) < now - 10_000) {
+        if (this.lastUnheard.size > 1_000) this.lastUnheard.clear();
+        this.lastUnheard.set(err.message, now);
+        process.stderr.write(`[keyflow] ${err.name}: ${err.message} (listen to system.events 'error' to handle these)\n`);
+      }
+      return false;
+    }
     return super.emit(event, ...args);
   }
 }

@@ -27,6 +27,8 @@ export class PartitionConsumer {
   private readonly queue: Queue<MailboxJobData>;
   private readonly token = uuidv4();
   private closed = false;
+  /** Jobs beyond the first taken by the previous fetch: the size of the next burst. */
+  private lastBurst = 1;
 
   constructor(connection: Redis | Cluster, opts: ConsumerOptions) {
     this.worker = new Worker<MailboxJobData>(QUEUE_NAME, null, {
@@ -52,19 +54,24 @@ export class PartitionConsumer {
    */
   async next(maxJobs: number, maxEvents: number, opts: { block?: boolean; held?: ReadonlySet<string | undefined> } = {}): Promise<MailboxJob[]> {
     if (this.closed) return [];
-    const jobs: MailboxJob[] = [];
     const held = opts.held ?? new Set();
     const first = await this.worker.getNextJob(this.token, { block: opts.block ?? true });
-    if (first) {
-      jobs.push(first);
-      let events = first.data.events?.length ?? 1;
-      while (jobs.length < maxJobs && events < maxEvents && !this.closed) {
-        const job = await this.worker.getNextJob(this.token, { block: false });
-        if (!job) break;
-        jobs.push(job);
-        events += job.data.events?.length ?? 1;
-      }
+    const jobs: MailboxJob[] = first ? [first] : [];
+    let events = first?.data.events?.length ?? 0;
+    // Take what else waits in bursts of concurrent fetches (one round trip each): the burst
+    // follows the backlog seen last time, doubling while bursts come back full.
+    let burst = Math.max(1, Math.min(this.lastBurst, maxJobs - jobs.length));
+    while (first && jobs.length < maxJobs && events < maxEvents && !this.closed) {
+      const taken = (await Promise.all(Array.from({ length: burst }, () => this.worker.getNextJob(this.token, { block: false })))).filter(
+        (j): j is MailboxJob => j !== undefined,
+      );
+      jobs.push(...taken);
+      for (const j of taken) events += j.data.events?.length ?? 1;
+      if (taken.length < burst) break;
+      burst = Math.min(burst * 2, 64, maxJobs - jobs.length);
+      if (burst <= 0) break;
     }
+    this.lastBurst = Math.max(1, jobs.length - 1);
     if ((await this.queue.getActiveCount()) > jobs.length + held.size) {
       const mine = new Set([...held, ...jobs.map((j) => j.id)]);
       return [...(await this.leftovers(mine)), ...jobs];
