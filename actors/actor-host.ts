@@ -1,7 +1,8 @@
 import type { AnyMachineSnapshot } from 'xstate';
 import { actorRef, type JournalStore, type PartitionKeys } from '../persistence';
 import { RehydrationError, VersionMismatchError } from './errors';
-import type { MachineRunner, ExecutableAction } from './machine-runner';
+import type { MachineRunner, ExecutableAction, ReplayedState } from './machine-runner';
+import type { TimerTable } from './timers';
 
 /** An actor in memory: its committed (or, inside a step, tentative) state. */
 export interface LiveActor {
@@ -10,6 +11,8 @@ export interface LiveActor {
   readonly ref: string;
   readonly partition: number;
   snapshot: AnyMachineSnapshot;
+  /** Durable timers pending. */
+  timers: TimerTable;
   /** Events applied = journal length. */
   seq: number;
   /** Seq of the latest stored snapshot. */
@@ -63,19 +66,30 @@ export class ActorHost {
     if (!runner) throw new Error(`no machine for actor type '${type}'`);
     const loaded = await this.journals.load(keys, ref);
     let initialActions: ExecutableAction[] | undefined;
-    let snapshot: AnyMachineSnapshot;
+    let state: ReplayedState;
     if (loaded.seq === 0 && !loaded.snapshot) {
       const init = runner.initial(key);
-      snapshot = init.snapshot;
+      state = { snapshot: init.snapshot, timers: {} };
       initialActions = init.actions;
     } else {
       try {
-        snapshot = runner.rehydrate(key, loaded);
+        state = runner.rehydrate(key, loaded);
       } catch (err) {
         throw err instanceof VersionMismatchError ? err : new RehydrationError(type, key, err);
       }
     }
-    return { type, key, ref, partition: keys.partition, snapshot, seq: loaded.seq, snapshotSeq: loaded.snapshot?.seq ?? 0, initialActions, lastUsed: this.now() };
+    return {
+      type,
+      key,
+      ref,
+      partition: keys.partition,
+      snapshot: state.snapshot,
+      timers: state.timers,
+      seq: loaded.seq,
+      snapshotSeq: loaded.snapshot?.seq ?? 0,
+      initialActions,
+      lastUsed: this.now(),
+    };
   }
 
   /** Forget an actor (its in-memory state may be ahead of or behind the store). */

@@ -4,6 +4,7 @@ import { TerminalActorError } from '../supervisors';
 import type { ActorDefinition } from './define-actor';
 import { VersionMismatchError } from './errors';
 import { MAIL_EVENT_TYPE, type MailEvent } from './send-to-actor';
+import { applyTimerOps, timerOps, type TimerOp, type TimerTable } from './timers';
 
 /** What a step produced besides the next snapshot. */
 export interface StepEffects {
@@ -11,6 +12,14 @@ export interface StepEffects {
   outputs: JsonObject[];
   /** `sendToActor(...)` mail. */
   mail: { to: { type: string; key: string }; event: JsonObject }[];
+  /** Durable timers armed and cancelled (delayed raise / sendTo to self, `after`). */
+  timers: TimerOp[];
+}
+
+/** An actor's state as replay rebuilds it: the machine snapshot and its pending timers. */
+export interface ReplayedState {
+  snapshot: AnyMachineSnapshot;
+  timers: TimerTable;
 }
 
 export type StepOutcome =
@@ -79,21 +88,41 @@ export class MachineRunner {
 
   /**
    * Rebuild a key's state from what rehydration loaded: the snapshot (or the
-   * initial state) and the journal entries after it. No action runs, no
-   * output is produced. Throws if the machine fails on its own journal.
+   * initial state) and the journal entries after it, with the timers they
+   * armed. No action runs, no output is produced. Throws if the machine fails
+   * on its own journal.
    */
-  rehydrate(key: string, loaded: LoadedActor): AnyMachineSnapshot {
-    let snapshot = loaded.snapshot ? this.restore(loaded.snapshot.state, loaded.snapshot.version) : this.initial(key).snapshot;
-    for (const entry of loaded.tail) snapshot = this.replayOne(snapshot, entry);
-    return snapshot;
+  rehydrate(key: string, loaded: LoadedActor): ReplayedState {
+    let state: ReplayedState;
+    let initialActions: ExecutableAction[] = [];
+    if (loaded.snapshot) {
+      state = { snapshot: this.restore(loaded.snapshot.state, loaded.snapshot.version), timers: (loaded.snapshot.timers ?? {}) as TimerTable };
+    } else {
+      const init = this.initial(key);
+      state = { snapshot: init.snapshot, timers: {} };
+      initialActions = init.actions;
+    }
+    for (const entry of loaded.tail) {
+      state = this.replayOne(state, entry, initialActions);
+      initialActions = [];
+    }
+    return state;
   }
 
-  replayOne(snapshot: AnyMachineSnapshot, entry: JournalEntry): AnyMachineSnapshot {
+  /** Re-apply one journal entry. `initialActions`: those of the initial transition, owed to the first entry. */
+  replayOne(state: ReplayedState, entry: JournalEntry, initialActions: ExecutableAction[] = []): ReplayedState {
     this.collected = [];
-    const next = this.machine.transition(snapshot, entry.event, this.scope as never) as AnyMachineSnapshot;
-    this.collected = [];
+    const next = this.machine.transition(state.snapshot, entry.event, this.scope as never) as AnyMachineSnapshot;
+    const actions = [...initialActions, ...this.take()];
     if (next.status === 'error') throw toError(next.error);
-    return next;
+    let timers = state.timers;
+    if (entry.timer !== undefined && timers[entry.timer]) {
+      timers = { ...timers };
+      delete timers[entry.timer];
+    }
+    const ops = timerOps(actions, this.scope.self);
+    if (ops.length > 0) timers = applyTimerOps(timers, ops, entry.seq, entry.ts);
+    return { snapshot: next, timers };
   }
 
   /**
@@ -106,7 +135,7 @@ export class MachineRunner {
       const next = this.machine.transition(snapshot, event, this.scope as never) as AnyMachineSnapshot;
       const actions = [...initialActions, ...this.take()];
       if (next.status === 'error') return this.failure(next.error);
-      const effects: StepEffects = { outputs: [], mail: [] };
+      const effects: StepEffects = { outputs: [], mail: [], timers: timerOps(actions, this.scope.self) };
       for (const a of actions) {
         if (a.type === 'xstate.emit') {
           const emitted = (a.params as { event: JsonObject }).event;

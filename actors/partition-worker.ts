@@ -414,9 +414,14 @@ export class PartitionWorker {
       }
       touched.set(it.ref, actor);
     }
+    if (it.env.timer) {
+      // A timer cancelled or re-armed since this firing was scheduled: dropped, nothing committed.
+      const pending = actor.timers[it.env.timer.id];
+      if (!pending || pending.token !== it.env.timer.token) return { ok: true };
+    }
     const outcome = this.stepOnce(runner, actor, it.env);
     if (!outcome.ok) return { ok: false, failure: { error: outcome.error, terminal: outcome.terminal, seq: actor.seq } };
-    step.apply(actor, it.env, machineEvent(it.env), outcome.snapshot, outcome.effects, outcome.mail ?? []);
+    step.apply(actor, it.env, machineEvent(it.env), outcome.snapshot, outcome.effects, outcome.mail ?? [], this.deps.now());
     return { ok: true };
   }
 
@@ -608,14 +613,22 @@ export class PartitionWorker {
       const records = await outbox.pendingMail(keys, 500);
       if (records.length > 0) {
         const byPartition = new Map<number, Envelope[]>();
+        const timers: Promise<void>[] = [];
         for (const r of records) {
+          if (r.kind === 'timer') {
+            // A durable timer: a delayed job with a deterministic id, so relaying it twice adds it once.
+            const { env, dueAt } = JSON.parse(r.body) as { env: Envelope; dueAt: number };
+            const jobId = `t-${StepBuilder.timerJobId(env)}`;
+            timers.push(producer.enqueueDelayed(this.partition, env, Math.max(0, dueAt - this.deps.now()), jobId));
+            continue;
+          }
           const env = JSON.parse(r.body) as Envelope;
           const p = partitionOf(env.type, env.key, this.settings.partitions);
           let list = byPartition.get(p);
           if (!list) byPartition.set(p, (list = []));
           list.push(env);
         }
-        await Promise.all([...byPartition].map(([p, envs]) => producer.enqueue(p, envs)));
+        await Promise.all([...timers, ...[...byPartition].map(([p, envs]) => producer.enqueue(p, envs))]);
         await outbox.mailRelayed(keys, records[records.length - 1]!.position);
       }
       if (records.length < 500) break;

@@ -1,6 +1,7 @@
 import { v5 as uuidv5 } from 'uuid';
 import type { Envelope } from '../mailbox';
-import { dedupMember, toError, type ActorCommit, type JournalEntry, type JsonObject, type StepCommit } from '../persistence';
+import { dedupMember, toError, type ActorCommit, type JournalEntry, type JsonObject, type OutboxKind, type StepCommit } from '../persistence';
+import { applyTimerOps, timerEventId } from './timers';
 import type { LiveActor } from './actor-host';
 import type { MachineRunner, StepEffects } from './machine-runner';
 import type { AnyMachineSnapshot } from 'xstate';
@@ -46,7 +47,7 @@ export type AskReply =
 export class StepBuilder {
   private readonly groups = new Map<string, { actor: LiveActor; expectedSeq: number; entries: JournalEntry[] }>();
   private readonly dedup: string[] = [];
-  private readonly outbox: { kind: 'out' | 'mail'; body: string }[] = [];
+  private readonly outbox: { kind: OutboxKind; body: string }[] = [];
   private readonly deadLetters: string[] = [];
   private readonly replies: { askId: string; body: string }[] = [];
   private readonly keyStates: { op: 'stop' | 'resume'; ref: string; body: string }[] = [];
@@ -63,8 +64,22 @@ export class StepBuilder {
   }
 
   /** Record a successful step of `actor` on `env`. `mail` envelopes were validated by the caller. */
-  apply(actor: LiveActor, env: Envelope, event: JsonObject, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[]): void {
+  apply(actor: LiveActor, env: Envelope, event: JsonObject, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[], now: number): void {
     const seq = actor.seq + 1;
+    // Timers: a firing consumes its timer; the step's operations arm and cancel others.
+    let timers = actor.timers;
+    if (env.timer && timers[env.timer.id]) {
+      timers = { ...timers };
+      delete timers[env.timer.id];
+    }
+    if (effects.timers.length > 0) timers = applyTimerOps(timers, effects.timers, seq, env.ts);
+    const armed = effects.timers.flatMap((o) => {
+      if (o.op !== 'schedule') return [];
+      const t = timers[o.id];
+      if (!t || t.token !== seq) return [];
+      const firing: Envelope = { id: timerEventId(o.id, seq), ts: t.ts, type: actor.type, key: actor.key, event: t.event, timer: { id: o.id, token: seq } };
+      return [JSON.stringify({ env: firing, dueAt: now + o.delayMs })];
+    });
     // Everything that can throw (serializing) happens before the first mutation.
     const outputs = effects.outputs.map((out, n) => {
       const output: Output = { id: uuidv5(`${actor.ref}/${seq}/out/${n}`, KEYFLOW_UUID_NS), type: actor.type, key: actor.key, seq, event: out };
@@ -81,15 +96,22 @@ export class StepBuilder {
       group = { actor, expectedSeq: actor.seq, entries: [] };
       this.groups.set(actor.ref, group);
     }
-    group.entries.push({ seq, id: env.id, ts: env.ts, event });
+    group.entries.push(env.timer ? { seq, id: env.id, ts: env.ts, event, timer: env.timer.id } : { seq, id: env.id, ts: env.ts, event });
     this.dedup.push(dedupMember(actor.ref, env.id));
     for (const body of outputs) this.outbox.push({ kind: 'out', body });
     for (const m of mail) this.outbox.push({ kind: 'mail', body: JSON.stringify(m) });
-    if (mail.length > 0) this.hasMail = true;
+    for (const body of armed) this.outbox.push({ kind: 'timer', body });
+    if (mail.length > 0 || armed.length > 0) this.hasMail = true;
     if (reply !== undefined) this.replies.push({ askId: env.ask!, body: reply });
     actor.snapshot = next;
+    actor.timers = timers;
     actor.seq = seq;
     actor.initialActions = undefined;
+  }
+
+  /** BullMQ job id of a timer firing (no ':' allowed): a digest of its actor and event id. */
+  static timerJobId(env: Envelope): string {
+    return uuidv5(`${env.type}/${env.key}/${env.id}`, KEYFLOW_UUID_NS);
   }
 
   /** Deterministic id of the n-th mail of an actor's step `seq`. */
@@ -143,7 +165,7 @@ export class StepBuilder {
       const commit: ActorCommit = { ref: actor.ref, expectedSeq, entries };
       if (actor.seq - actor.snapshotSeq >= runner.def.snapshotEvery) {
         try {
-          commit.snapshot = { seq: actor.seq, version: runner.def.version, state: runner.persist(actor.snapshot) };
+          commit.snapshot = { seq: actor.seq, version: runner.def.version, state: runner.persist(actor.snapshot), timers: actor.timers as unknown as JsonObject };
         } catch {
           // A context that is not JSON cannot be snapshotted; the journal still rebuilds it.
         }

@@ -452,7 +452,7 @@ class System implements ActorSystem {
     const keys = this.keys[this.partitionOf(type, key)]!;
     const loaded = await this.journals.load(keys, actorRef(type, key));
     if (loaded.seq === 0 && !loaded.snapshot) return undefined;
-    return stateView(type, key, runner.rehydrate(key, loaded), loaded.seq, runner.def.version);
+    return stateView(type, key, runner.rehydrate(key, loaded).snapshot, loaded.seq, runner.def.version);
   }
 
   async journal(type: string, key: string, opts: { fromSeq?: number; toSeq?: number } = {}): Promise<JournalEntry[]> {
@@ -472,7 +472,7 @@ class System implements ActorSystem {
     const loaded = await this.journals.load(keys, actorRef(type, key), { upToSeq: toSeq, fromScratch: true });
     if (loaded.tail.length === 0) return undefined;
     const applied = loaded.tail.length;
-    return stateView(type, key, runner.rehydrate(key, { snapshot: undefined, seq: applied, tail: loaded.tail }), applied, runner.def.version);
+    return stateView(type, key, runner.rehydrate(key, { snapshot: undefined, seq: applied, tail: loaded.tail }).snapshot, applied, runner.def.version);
   }
 
   outputs(opts: OutputsOptions = {}): AsyncIterable<PositionedOutput> {

@@ -75,7 +75,7 @@ export async function runReplayBench(redisUrl: string, opts: { tail?: number; ke
       const t0 = performance.now();
       const loaded = await journals.load(keys, hot);
       const t1 = performance.now();
-      const snapshot = runner.rehydrate('hot', loaded);
+      const { snapshot } = runner.rehydrate('hot', loaded);
       const t2 = performance.now();
       if ((snapshot.context as { balance: number }).balance !== tailEvents) throw new Error('replay gave a wrong balance');
       if (t2 - t0 < best.load + best.replay) best = { load: t1 - t0, replay: t2 - t1 };
@@ -89,9 +89,10 @@ export async function runReplayBench(redisUrl: string, opts: { tail?: number; ke
       for (let j = k; j < Math.min(coldKeys, k + 200); j++) {
         const key = `cold-${j}`;
         const entries = deposits(key, 30);
-        let s = runner.initial(key).snapshot;
-        for (const e of entries.slice(0, 20)) s = runner.replayOne(s, e);
-        actors.push({ ref: actorRef('account', key), expectedSeq: 0, entries, snapshot: { seq: 20, version: 1, state: runner.persist(s) } });
+        const init = runner.initial(key);
+        let s = runner.replayOne({ snapshot: init.snapshot, timers: {} }, entries[0]!, init.actions);
+        for (const e of entries.slice(1, 20)) s = runner.replayOne(s, e);
+        actors.push({ ref: actorRef('account', key), expectedSeq: 0, entries, snapshot: { seq: 20, version: 1, state: runner.persist(s.snapshot) } });
       }
       await commits.commit(keys, lease.lease, { actors, dedup: [], outbox: [], deadLetters: [], replies: [], keyStates: [] });
     }

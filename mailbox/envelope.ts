@@ -17,6 +17,8 @@ export interface Envelope {
   event: JsonObject;
   /** Set by `ask`: the reply list the commit writes the resulting state to. */
   ask?: string;
+  /** Set on a durable timer's firing: which timer, armed by which step (`token` = its seq). */
+  timer?: { id: string; token: number };
 }
 
 /** The data of one BullMQ job: the envelopes of one partition, in send order. */

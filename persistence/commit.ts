@@ -13,7 +13,7 @@ export interface ActorCommit {
   snapshot?: StoredSnapshot;
 }
 
-export type OutboxKind = 'out' | 'mail';
+export type OutboxKind = 'out' | 'mail' | 'timer';
 
 export interface OutboxEntry {
   kind: OutboxKind;
@@ -99,7 +99,7 @@ export class CommitStore {
     for (const a of step.actors) {
       argv.push(a.ref, a.expectedSeq, a.entries.length);
       for (const e of a.entries) argv.push(encodeEntry(e));
-      if (a.snapshot) argv.push('1', a.snapshot.seq, a.snapshot.version, JSON.stringify(a.snapshot.state));
+      if (a.snapshot) argv.push('1', a.snapshot.seq, a.snapshot.version, JSON.stringify(a.snapshot.state), JSON.stringify(a.snapshot.timers ?? {}));
       else argv.push('0');
     }
     argv.push(step.dedup.length, ...step.dedup);

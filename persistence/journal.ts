@@ -11,6 +11,8 @@ export interface JournalEntry {
   id: string;
   ts: number;
   event: JsonObject;
+  /** Set when the event is a durable timer firing: the timer's id (XState delay id). */
+  timer?: string;
 }
 
 /** A persisted snapshot: the machine's persisted state after event `seq`. */
@@ -18,6 +20,8 @@ export interface StoredSnapshot {
   seq: number;
   version: number;
   state: JsonObject;
+  /** Durable timers pending at `seq` (id -> timer), which replay alone cannot see before the snapshot. */
+  timers?: JsonObject;
 }
 
 /** What rehydration reads: the latest snapshot (if any) and the journal after it. */
@@ -39,6 +43,7 @@ interface StoredEntry {
   i: string;
   t: number;
   e: JsonObject;
+  k?: string;
 }
 
 export function encodeEntry(entry: JournalEntry): string {
@@ -47,6 +52,7 @@ export function encodeEntry(entry: JournalEntry): string {
   if (id !== entry.id) e.id = id;
   if (ts !== entry.ts) e.ts = ts;
   const stored: StoredEntry = { s: entry.seq, i: entry.id, t: entry.ts, e };
+  if (entry.timer !== undefined) stored.k = entry.timer;
   return JSON.stringify(stored);
 }
 
@@ -54,7 +60,9 @@ function fromStored(raw: StoredEntry): JournalEntry {
   if (typeof raw.s !== 'number' || typeof raw.i !== 'string' || typeof raw.t !== 'number' || typeof raw.e !== 'object' || raw.e === null) {
     throw new Error('missing s, i, t or e');
   }
-  return { seq: raw.s, id: raw.i, ts: raw.t, event: { ...raw.e, id: raw.e.id ?? raw.i, ts: raw.e.ts ?? raw.t } };
+  const entry: JournalEntry = { seq: raw.s, id: raw.i, ts: raw.t, event: { ...raw.e, id: raw.e.id ?? raw.i, ts: raw.e.ts ?? raw.t } };
+  if (raw.k !== undefined) entry.timer = raw.k;
+  return entry;
 }
 
 export function decodeEntry(raw: string, ref: string): JournalEntry {
@@ -105,11 +113,12 @@ export class JournalStore {
    */
   async load(keys: PartitionKeys, ref: string, opts: { upToSeq?: number; fromScratch?: boolean } = {}): Promise<LoadedActor> {
     const reply = await this.client.kfLoad(keys.snapshot(ref), keys.journal(ref), opts.upToSeq ?? 0, opts.fromScratch ? '1' : '0');
-    const [snapSeq, version, state, length] = reply;
+    const [snapSeq, version, state, length, , timers] = reply;
     let snapshot: StoredSnapshot | undefined;
     if (Number(snapSeq) > 0) {
       try {
         snapshot = { seq: Number(snapSeq), version: Number(version), state: JSON.parse(String(state)) as JsonObject };
+        if (timers) snapshot.timers = JSON.parse(String(timers)) as JsonObject;
       } catch (err) {
         throw new CorruptRecordError(`snapshot of ${ref}`, err);
       }

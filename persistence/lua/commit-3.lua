@@ -21,9 +21,10 @@
   ARGV[7] reply list TTL (ms)
   then five sections, each a count followed by its items:
     G groups, each: actorRef, expectedSeq, n, <n journal entries>,
-                    hasSnapshot, [snapshotSeq, version, snapshotJson]
+                    hasSnapshot, [snapshotSeq, version, snapshotJson, timersJson]
     D dedup members
-    O outbox entries, each: kind ("out": outputs stream, "mail": mail stream), body
+    O outbox entries, each: kind ("out": outputs stream; "mail" and "timer": the
+      mail stream, which the relay moves to the queues), body
     L dead letters, each: body
     R replies, each: askId, body
     K key states, each: op ("stop" | "resume"), actorRef, body
@@ -63,8 +64,8 @@ for g = 1, groupCount do
   end
   local snap = nil
   if ARGV[i] == "1" then
-    snap = { ARGV[i + 1], ARGV[i + 2], ARGV[i + 3] }
-    i = i + 4
+    snap = { ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4] }
+    i = i + 5
   else
     i = i + 1
   end
@@ -94,7 +95,7 @@ for g = 1, groupCount do
   end
   local snap = grp[5]
   if snap then
-    rcall("HSET", grp[4], "seq", snap[1], "version", snap[2], "state", snap[3], "at", now)
+    rcall("HSET", grp[4], "seq", snap[1], "version", snap[2], "state", snap[3], "timers", snap[4], "at", now)
   end
 end
 
@@ -113,8 +114,8 @@ local lastId = ""
 local mailKey = prefix .. "mail"
 local outCount = tonumber(ARGV[i]); i = i + 1
 for o = 1, outCount do
-  if ARGV[i] == "mail" then
-    rcall("XADD", mailKey, "*", "kind", "mail", "body", ARGV[i + 1])
+  if ARGV[i] ~= "out" then
+    rcall("XADD", mailKey, "*", "kind", ARGV[i], "body", ARGV[i + 1])
   else
     lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "kind", ARGV[i], "body", ARGV[i + 1])
   end
