@@ -123,11 +123,11 @@ describe('persistence: commit, leases and fencing', () => {
     if (!got.acquired) throw new Error('no lease');
     await commits.commit(keys, got.lease, step('t:s', 0, ['e1', 'e2', 'e3']));
     const withSnap = step('t:s', 3, ['e4']);
-    withSnap.actors[0]!.snapshot = { seq: 4, version: 2, state: { value: 'x', context: { n: 4 } } };
+    withSnap.actors[0]!.snapshot = { seq: 4, version: 2, state: { value: 'x', context: { n: 4 } }, timers: { t1: { token: 3 } } };
     await commits.commit(keys, got.lease, withSnap);
     await commits.commit(keys, got.lease, step('t:s', 4, ['e5']));
     const loaded = await journals.load(keys, 't:s');
-    expect(loaded.snapshot).toEqual({ seq: 4, version: 2, state: { value: 'x', context: { n: 4 } } });
+    expect(loaded.snapshot).toEqual({ seq: 4, version: 2, state: { value: 'x', context: { n: 4 } }, timers: { t1: { token: 3 } } });
     expect(loaded.tail.map((e) => e.seq)).toEqual([5]);
     const timeTravel = await journals.load(keys, 't:s', { upToSeq: 2, fromScratch: true });
     expect(timeTravel.snapshot).toBeUndefined();
