@@ -183,6 +183,12 @@ export class PartitionWorker {
     while (!this.closing && generation === this.generation) {
       this.progressAt = this.deps.now();
       try {
+        if (!this.assigned) {
+          // Another live worker should own this partition: hand it over between two steps.
+          if (this.lease) await this.handOver();
+          await sleep(100);
+          continue;
+        }
         if (!this.holdsLease) {
           if (this.lease) this.loseLease('expired locally');
           const got = await this.deps.leases.acquire(this.deps.keys, this.settings.owner, this.settings.leaseTtlMs);
@@ -230,6 +236,20 @@ export class PartitionWorker {
         await sleep(Math.min(2_000, 50 * 2 ** Math.min(failures, 6)));
       }
     }
+  }
+
+  /**
+   * Whether the membership says this worker should own the partition (set by
+   * the system from the live workers). Only an assigned worker takes the lease.
+   */
+  assigned = true;
+
+  /** Give the lease up at once, so the assigned worker takes over without waiting for the TTL. */
+  private async handOver(): Promise<void> {
+    const lease = this.lease;
+    if (!lease) return;
+    this.loseLease('handed over to the assigned worker');
+    await this.deps.leases.release(this.deps.keys, lease).catch(() => false);
   }
 
   private nextRetryAt(): number {

@@ -9,6 +9,7 @@ import {
   InvalidOptionError,
   JournalStore,
   LeaseStore,
+  MembershipStore,
   namespaceMetaKey,
   OutboxStore,
   PartitionKeys,
@@ -19,6 +20,7 @@ import {
   type RedisClient,
 } from '../persistence';
 import { ActorHost } from './actor-host';
+import { assignPartitions } from './assignment';
 import { ACTOR_TYPE_PATTERN, type ActorDefinition } from './define-actor';
 import {
   AskTimeoutError,
@@ -49,7 +51,7 @@ export interface ActorSystemOptions {
   actors: ActorDefinition<any>[];
   /** false: a producer/reader only. @default true */
   worker?: boolean;
-  /** Partition lease TTL (ms): a dead worker's partitions move after this. @default 5000 */
+  /** Partition lease TTL (ms): a dead worker's partitions move after this. @default 2000 */
   leaseTtlMs?: number;
   /** Live actors kept in memory by this worker. @default 50000 */
   maxLiveActors?: number;
@@ -144,6 +146,10 @@ export interface ActorSystem {
   readonly partitions: number;
   /** Partitions whose lease this worker holds. */
   ownedPartitions(): number[];
+  /** The live workers of the namespace, as this worker last saw them (empty for a producer). */
+  liveWorkers(): string[];
+  /** This process's worker id. */
+  readonly workerId: string;
 }
 
 interface Resolved {
@@ -190,7 +196,7 @@ function resolveOptions(o: ActorSystemOptions): Resolved {
     namespace: o.namespace,
     partitions: intOption('partitions', o.partitions, 16, 1, 16_384),
     worker: o.worker ?? true,
-    leaseTtlMs: intOption('leaseTtlMs', o.leaseTtlMs, 5_000, 200),
+    leaseTtlMs: intOption('leaseTtlMs', o.leaseTtlMs, 2_000, 200),
     maxLiveActors: intOption('maxLiveActors', o.maxLiveActors, 50_000, 1),
     maxBatchEvents: intOption('maxBatchEvents', o.maxBatchEvents, 1_000, 1, 10_000),
     maxEventBytes: intOption('maxEventBytes', o.maxEventBytes, 65_536, 64, 16 * 1024 * 1024),
@@ -271,6 +277,9 @@ class System implements ActorSystem {
   private host: ActorHost | undefined;
   private passivation: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private live: string[] = [];
+  private readonly membership: MembershipStore;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -292,6 +301,7 @@ class System implements ActorSystem {
     this.outbox = new OutboxStore(client);
     this.deadLetterStore = new DeadLetterStore(client);
     this.partitionState = new PartitionStateStore(client);
+    this.membership = new MembershipStore(client, cfg.namespace);
     if (cfg.worker) this.startWorkers();
   }
 
@@ -301,6 +311,14 @@ class System implements ActorSystem {
 
   get partitions(): number {
     return this.cfg.partitions;
+  }
+
+  liveWorkers(): string[] {
+    return [...this.live];
+  }
+
+  get workerId(): string {
+    return this.cfg.workerId;
   }
 
   ownedPartitions(): number[] {
@@ -350,6 +368,22 @@ class System implements ActorSystem {
       for (const w of this.workers) void w.restartIfStalled(this.cfg.watchdogStallMs);
     }, Math.max(500, Math.floor(this.cfg.watchdogStallMs / 4)));
     this.watchdog.unref();
+    // Membership: a heartbeat every third of the lease TTL; each worker takes the partitions the
+    // assignment over the live workers gives it, and hands the others over.
+    for (const w of this.workers) w.assigned = false;
+    const beat = async () => {
+      try {
+        const live = await this.membership.heartbeat(this.cfg.workerId, this.cfg.leaseTtlMs);
+        this.live = live.includes(this.cfg.workerId) ? live : [...live, this.cfg.workerId];
+        const owners = assignPartitions(this.cfg.partitions, this.live);
+        for (const w of this.workers) w.assigned = owners[w.partition] === this.cfg.workerId;
+      } catch (err) {
+        this.events.emit('error', toError(err), {});
+      }
+    };
+    void beat();
+    this.heartbeat = setInterval(() => void beat(), Math.max(50, Math.floor(this.cfg.leaseTtlMs / 3)));
+    this.heartbeat.unref();
   }
 
   private ensureOpen(): void {
@@ -614,9 +648,11 @@ class System implements ActorSystem {
     this.closing ??= (async () => {
       clearInterval(this.passivation);
       clearInterval(this.watchdog);
+      clearInterval(this.heartbeat);
       for (const c of this.blocking) c.disconnect();
       const steps: (() => Promise<unknown>)[] = [
         () => Promise.all(this.workers.map((w) => w.close())),
+        () => (this.cfg.worker ? this.membership.leave(this.cfg.workerId) : Promise.resolve()),
         () => this.producer.close(),
         () => this.client.quit(),
       ];

@@ -12,3 +12,4 @@ export { CommitStore, type StepCommit, type ActorCommit, type OutboxEntry, type 
 export { OutboxStore, type OutboxRecord } from './outbox';
 export { DeadLetterStore, type DeadLetterRecord } from './dead-letters';
 export { PartitionStateStore } from './partition-state';
+export { MembershipStore } from './membership';

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
  *   {ns:p}:r:<askId>     reply list of one ask
  *   {ns:p}:q:*           BullMQ queue "q" of the partition
  *   {ns}:meta            namespace settings (partitions)
+ *   {ns}:workers         live workers (zset: id -> heartbeat expiry), for spreading partitions
  *
  * `<ref>` is `<type>:<encoded key>`: see encodeKey.
  */

@@ -15,6 +15,7 @@ const SCRIPTS = {
   kfLeaseAcquire: 'lease-acquire-2.lua',
   kfLeaseRenew: 'lease-renew-1.lua',
   kfLeaseRelease: 'lease-release-1.lua',
+  kfMembership: 'membership-1.lua',
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -28,6 +29,7 @@ declare module 'ioredis' {
     kfLeaseAcquire(lease: string, epoch: string, owner: string, ttlMs: number): Result<(string | number)[], Context>;
     kfLeaseRenew(lease: string, value: string, ttlMs: number): Result<number, Context>;
     kfLeaseRelease(lease: string, value: string): Result<number, Context>;
+    kfMembership(workers: string, workerId: string, ttlMs: number): Result<string[], Context>;
   }
 }
 
