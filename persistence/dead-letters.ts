@@ -13,13 +13,10 @@ export class DeadLetterStore {
   constructor(private readonly client: RedisClient) {}
 
   async list(keys: PartitionKeys[], limit: number): Promise<DeadLetterRecord[]> {
-    const pipeline = this.client.pipeline();
-    for (const k of keys) pipeline.xrange(k.deadLetters, '-', '+', 'COUNT', limit);
-    const res = (await pipeline.exec()) ?? [];
+    const res = await Promise.all(keys.map((k) => this.client.xrange(k.deadLetters, '-', '+', 'COUNT', limit)));
     const out: DeadLetterRecord[] = [];
-    res.forEach(([err, entries], i) => {
-      if (err) throw err;
-      for (const [position, fields] of entries as [string, string[]][]) {
+    res.forEach((entries, i) => {
+      for (const [position, fields] of entries) {
         const at = fields.indexOf('body');
         out.push({ partition: keys[i]!.partition, position, body: at >= 0 ? fields[at + 1]! : '{}' });
       }

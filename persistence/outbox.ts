@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { PartitionKeys } from './keys';
 import type { RedisClient } from './scripts';
 import type { OutboxKind } from './commit';
@@ -43,25 +44,15 @@ export class OutboxStore {
 
   /** Mail entries committed and not yet relayed, over these partitions. */
   async unrelayedMail(keys: PartitionKeys[]): Promise<number> {
-    const pipeline = this.client.pipeline();
-    for (const k of keys) pipeline.xlen(k.mail);
-    const res = (await pipeline.exec()) ?? [];
-    return res.reduce((sum, [err, n]) => {
-      if (err) throw err;
-      return sum + Number(n);
-    }, 0);
+    // One command per partition (each its own slot under Redis Cluster); sent together all the same.
+    const lengths = await Promise.all(keys.map((k) => this.client.xlen(k.mail)));
+    return lengths.reduce((a, b) => a + b, 0);
   }
 
   /** The newest position of each outbox ("0" when empty). */
   async tails(keys: PartitionKeys[]): Promise<string[]> {
-    const pipeline = this.client.pipeline();
-    for (const k of keys) pipeline.xrevrange(k.outbox, '+', '-', 'COUNT', 1);
-    const res = (await pipeline.exec()) ?? [];
-    return res.map(([err, entries]) => {
-      if (err) throw err;
-      const e = entries as [string, string[]][];
-      return e.length > 0 ? e[0]![0] : '0';
-    });
+    const newest = await Promise.all(keys.map((k) => this.client.xrevrange(k.outbox, '+', '-', 'COUNT', 1)));
+    return newest.map((e) => (e.length > 0 ? e[0]![0] : '0'));
   }
 
   /**
@@ -74,9 +65,17 @@ export class OutboxStore {
     count: number,
     blockMs: number,
   ): Promise<{ partition: number; records: OutboxRecord[] }[]> {
-    const names = streams.map((s) => s.keys.outbox);
-    const ids = streams.map((s) => s.after);
-    const res = (await blocking.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...names, ...ids)) as [string, [string, string[]][]][] | null;
+    let res: [string, [string, string[]][]][] | null;
+    if (blocking instanceof Cluster) {
+      // Each outbox is in its own slot: one non-blocking read per partition, then a short wait if all were empty.
+      const parts = await Promise.all(streams.map((s) => blocking.xread('COUNT', count, 'STREAMS', s.keys.outbox, s.after)));
+      res = parts.flatMap((p) => (p ?? []) as [string, [string, string[]][]][]);
+      if (res.length === 0) await new Promise((r) => setTimeout(r, Math.min(blockMs, 100)));
+    } else {
+      const names = streams.map((s) => s.keys.outbox);
+      const ids = streams.map((s) => s.after);
+      res = (await blocking.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...names, ...ids)) as [string, [string, string[]][]][] | null;
+    }
     if (!res) return [];
     const byName = new Map(streams.map((s) => [s.keys.outbox, s.keys.partition]));
     return res.map(([name, entries]) => ({ partition: byName.get(name)!, records: toRecords(entries) }));
