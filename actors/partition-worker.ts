@@ -259,6 +259,11 @@ export class PartitionWorker {
   }
 
   private onAcquired(lease: Lease): void {
+    // Nothing taken under an earlier lease is held any more: those jobs are leftovers now,
+    // found in the active list and applied first (de-dup makes a second application harmless).
+    this.holds.clear();
+    this.parked.clear();
+    this.supervisor.reset();
     this.lease = lease;
     this.leaseValidUntil = this.deps.now() + this.settings.leaseTtlMs;
     this.deps.events.emit('leaseAcquired', { partition: this.partition, epoch: lease.epoch });
@@ -299,6 +304,7 @@ export class PartitionWorker {
 
   /** Process jobs until their events are committed (or the lease is lost), then acknowledge the settled ones. */
   private async handle(jobs: MailboxJob[], lease: Lease): Promise<void> {
+    if (lease !== this.lease) throw new LeaseLostError(this.partition, lease.value, '(lost while fetching)');
     const items = this.itemsOf(jobs);
     await this.withRetries(() => this.process(items, lease));
     await this.settle(jobs);

@@ -73,8 +73,10 @@ export class PartitionConsumer {
     }
     this.lastBurst = Math.max(1, jobs.length - 1);
     if ((await this.queue.getActiveCount()) > jobs.length + held.size) {
-      const mine = new Set([...held, ...jobs.map((j) => j.id)]);
-      return [...(await this.leftovers(mine)), ...jobs];
+      // Not ours alone: return every active job we do not hold, in the order Redis took them off
+      // the queue (oldest first). Leftovers are not always older than what this call took: a
+      // fetch whose reply was lost in a cut connection took jobs that a re-sent fetch then followed.
+      return this.leftovers(held);
     }
     return jobs;
   }

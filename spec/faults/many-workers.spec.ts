@@ -1,0 +1,375 @@
+/**
+ * Many worker processes on one namespace: partitions move between them through
+ * leases with epochs, and the epoch fences a worker that lost its lease.
+ *
+ * 1. Three workers, a conductor kill -9s one (a lease holder) every ~1.5 s and
+ *    restarts it, while a producer sends thousands of events (and re-sends).
+ * 2. A zombie: the owner is SIGSTOPped for 3 lease TTLs, the other worker
+ *    takes over; after SIGCONT the zombie must notice, commit nothing, and
+ *    give the partitions up.
+ * 3. Failover time after kill -9 of the owner of a key that keeps receiving.
+ *
+ * Every test checks the model afterwards: every event whose send() resolved
+ * applied exactly once, per key in send order, journals contiguous from 1,
+ * state == sequential model == replay of the journal, one output per refused
+ * withdrawal. Nothing here assumes which worker owns what (the first worker
+ * taking everything with hot standbys, or partitions spread over the live
+ * workers): owners are read from the workers' own lease lines.
+ *
+ * Each test prints one summary line. On a failure the time-stamped worker
+ * output and test steps go to a file in the temp dir (its path is printed).
+ */
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createActorSystem, type ActorSystem } from '../../index';
+import { account } from '../../apps/bank/account-machine';
+import { partitionOf } from '../../mailbox';
+import { cleanupNamespace, redisUrl, uniqueNamespace } from '../helpers/redis';
+import { BankStream, drainReport, rng, sleep, Timeline, verifyModel, verifyOutputs, WorkerProc, type DrainReport, type LeaseEvent, type Verdict } from './fixtures/many-workers-kit';
+
+const PARTITIONS = 8;
+/** Short for speed (shorter than the engine's default): takeovers happen within a test's budget. */
+const LEASE_TTL_MS = 1_000;
+
+describe('faults: many worker processes', () => {
+  const namespaces: string[] = [];
+  const procs: WorkerProc[] = [];
+  const systems: ActorSystem[] = [];
+  let timeline = new Timeline();
+  let passed = false;
+
+  beforeEach(() => {
+    timeline = new Timeline();
+    passed = false;
+  });
+
+  afterEach(async () => {
+    for (const w of procs.splice(0)) if (w.alive) await w.kill9();
+    await Promise.all(systems.splice(0).map((s) => s.close()));
+    for (const ns of namespaces.splice(0)) await cleanupNamespace(redisUrl(), ns);
+    if (!passed) {
+      const file = join(tmpdir(), `keyflow-many-workers-${process.pid}-${Date.now()}.log`);
+      writeFileSync(file, timeline.lines.join('\n') + '\n');
+      process.stdout.write(`many-workers: timeline of the failed test in ${file}\n`);
+    }
+  });
+
+  async function producerFor(ns: string): Promise<ActorSystem> {
+    namespaces.push(ns);
+    const producer = await createActorSystem({ redis: redisUrl(), namespace: ns, partitions: PARTITIONS, actors: [account], worker: false });
+    systems.push(producer);
+    return producer;
+  }
+
+  function startWorker(ns: string, name: string): WorkerProc {
+    const w = new WorkerProc(name, { REDIS_URL: redisUrl(), KEYFLOW_NS: ns, KEYFLOW_LEASE_TTL_MS: String(LEASE_TTL_MS), KEYFLOW_PARTITIONS: String(PARTITIONS) }, timeline);
+    procs.push(w);
+    timeline.add('test', `spawned ${name} pid ${w.pid}`);
+    return w;
+  }
+
+  /** Wait until the workers' lease lines together cover every partition. */
+  async function allPartitionsOwned(workers: WorkerProc[], timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const owned = new Set(workers.filter((w) => w.alive).flatMap((w) => [...w.held()]));
+      if (owned.size === PARTITIONS) return;
+      if (Date.now() > deadline) throw new Error(`only partitions ${[...owned].join(',')} owned after ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  /** Epochs are fencing tokens: per partition, every acquisition (by any worker) has a new, larger epoch, in time order. */
+  function epochProblems(workers: WorkerProc[]): string[] {
+    const problems: string[] = [];
+    const byPartition = new Map<number, (LeaseEvent & { worker: string })[]>();
+    for (const w of workers) {
+      for (const e of w.leaseEvents()) {
+        if (e.kind !== 'lease') continue;
+        const list = byPartition.get(e.partition) ?? [];
+        list.push({ ...e, worker: w.name });
+        byPartition.set(e.partition, list);
+      }
+    }
+    for (const [p, list] of byPartition) {
+      const epochs = list.map((e) => e.epoch);
+      if (new Set(epochs).size !== epochs.length) problems.push(`partition ${p}: an epoch was acquired twice: ${list.map((e) => `${e.worker}@${e.epoch}`).join(' ')}`);
+      const byTime = [...list].sort((a, b) => a.at - b.at || a.epoch - b.epoch);
+      for (let i = 1; i < byTime.length; i++) {
+        if (byTime[i]!.epoch <= byTime[i - 1]!.epoch) problems.push(`partition ${p}: epoch ${byTime[i]!.epoch} (${byTime[i]!.worker}) acquired after epoch ${byTime[i - 1]!.epoch} (${byTime[i - 1]!.worker})`);
+      }
+    }
+    return problems;
+  }
+
+  /** drain(); a timeout is reported (with the jobs left per partition) and asserted after the model checks. */
+  async function drain(producer: ActorSystem): Promise<DrainReport> {
+    const d = await drainReport(producer, redisUrl(), 20_000);
+    timeline.add('test', `drain: ${JSON.stringify(d)}`);
+    if (!d.drained) process.stdout.write(`many-workers: drain() timed out; jobs left per partition: waiting ${d.waiting.join(',')} active ${d.active.join(',')}\n`);
+    return d;
+  }
+
+  function expectClean(v: Verdict): void {
+    expect(v.problems).toEqual([]);
+    expect({ lost: v.lost, duplicated: v.duplicated, unexpected: v.unexpected, misordered: v.misordered, gaps: v.gaps, mismatched: v.mismatched, replayMismatch: v.replayMismatch }).toEqual({
+      lost: 0,
+      duplicated: 0,
+      unexpected: 0,
+      misordered: 0,
+      gaps: 0,
+      mismatched: 0,
+      replayMismatch: 0,
+    });
+  }
+
+  it('3 workers, one kill -9ed every ~1.5 s and restarted: every accepted event applied once, in order', async () => {
+    const KEYS = 200;
+    const EVENTS = 6_000;
+    const KILLS = 5;
+    const ns = uniqueNamespace('many-kill');
+    const producer = await producerFor(ns);
+    const random = rng(20261201);
+
+    const slots: WorkerProc[] = [0, 1, 2].map((i) => startWorker(ns, `w${i}.0`));
+    await Promise.all(slots.map((w) => w.started()));
+    await allPartitionsOwned(slots);
+
+    const stream = new BankStream(producer, {
+      keys: Array.from({ length: KEYS }, (_, i) => `acct-${i}`),
+      seed: 7001,
+      idPrefix: 'ev',
+      chunk: 100,
+      pauseMs: 120,
+      maxEvents: EVENTS,
+      dupRate: 0.06,
+    });
+    const t0 = Date.now();
+    stream.start();
+    timeline.add('test', 'stream started');
+
+    // The conductor: every ~1.5 s, kill -9 a worker that holds leases (an idle standby
+    // would make the kill pointless), and start a fresh one in its place at once.
+    let kills = 0;
+    let ownerKills = 0;
+    let takenAway = 0;
+    const generation = [0, 0, 0];
+    const conductor = (async () => {
+      while (kills < KILLS) {
+        await sleep(1_200 + Math.floor(random() * 600));
+        const alive = slots.map((w, i) => ({ w, i })).filter(({ w }) => w.alive);
+        const owners = alive.filter(({ w }) => w.held().size > 0);
+        const pool = owners.length > 0 ? owners : alive;
+        const { w: victim, i } = pool[Math.floor(random() * pool.length)]!;
+        const held = victim.held().size;
+        timeline.add('test', `kill -9 ${victim.name} (holds ${[...victim.held()].join(',') || 'nothing'})`);
+        await victim.kill9();
+        kills++;
+        if (held > 0) ownerKills++;
+        takenAway += held;
+        slots[i] = startWorker(ns, `w${i}.${++generation[i]!}`);
+      }
+    })();
+
+    await Promise.all([stream.finished(), conductor]);
+    const sendMs = Date.now() - t0;
+    timeline.add('test', 'stream and conductor done; draining');
+    await Promise.all(slots.map((w) => w.started()));
+    const drained = await drain(producer);
+
+    const v = await verifyModel(producer, stream);
+    const out = await verifyOutputs(producer, v.expectedOutputs, 3_000);
+    const all = procs;
+    const acquisitions = all.reduce((n, w) => n + w.leaseEvents().filter((e) => e.kind === 'lease').length, 0);
+    const epochs = epochProblems(all);
+    process.stdout.write(
+      `many-workers kill-9: workers=3 events=${v.events} keys=${v.keys} duplicates-sent=${stream.duplicatesSent} kills=${kills} (owners ${ownerKills}, partitions taken away ${takenAway}) ` +
+        `lease-acquisitions=${acquisitions} send-ms=${sendMs} drain-ms=${drained.ms} lost=${v.lost} duplicated=${v.duplicated} misordered=${v.misordered} mismatched=${v.mismatched} ` +
+        `outputs=${out.outputs}/${v.expectedOutputs.size} (missing ${out.missing}, duplicated ${out.duplicated})\n`,
+    );
+
+    expect(stream.rejectedSends).toBe(0);
+    expect(v.events).toBe(EVENTS);
+    expect(kills).toBe(KILLS);
+    expect(ownerKills).toBeGreaterThanOrEqual(1);
+    expectClean(v);
+    expect(out).toEqual({ outputs: v.expectedOutputs.size, missing: 0, duplicated: 0, unexpected: 0 });
+    expect(epochs).toEqual([]);
+    expect(drained).toMatchObject({ drained: true });
+    passed = true;
+  }, 90_000);
+
+  it('a SIGSTOPped owner (zombie) is fenced: the other worker takes over, the zombie commits nothing after SIGCONT', async () => {
+    const KEYS = 100;
+    const PAUSE_MS = 3 * LEASE_TTL_MS; // > 2 x leaseTtlMs
+    const ns = uniqueNamespace('many-zombie');
+    const producer = await producerFor(ns);
+
+    const a = startWorker(ns, 'a');
+    await a.started();
+    await allPartitionsOwned([a]);
+    const b = startWorker(ns, 'b');
+    await b.started();
+    await sleep(1_500); // whatever a balancer would move, it moves now
+
+    const keys = Array.from({ length: KEYS }, (_, i) => `acct-${i}`);
+    const stream = new BankStream(producer, { keys, seed: 7002, idPrefix: 'zv', chunk: 40, pauseMs: 50, maxEvents: 40_000, dupRate: 0.06 });
+    stream.start();
+    await sleep(1_500);
+
+    // The owner: the worker that holds the most partitions now.
+    const [zombie, other] = a.held().size >= b.held().size ? [a, b] : [b, a];
+    const zombieParts = [...zombie.held()].sort((x, y) => x - y);
+    expect(zombieParts.length).toBeGreaterThan(0);
+    const zombieKeys = keys.filter((k) => zombieParts.includes(partitionOf('account', k, PARTITIONS)));
+    const seqSum = async () => {
+      let n = 0;
+      for (const k of zombieKeys) n += (await producer.get('account', k))?.seq ?? 0;
+      return n;
+    };
+
+    const tStop = Date.now();
+    zombie.signal('SIGSTOP');
+    const seqAtStop = await seqSum();
+    await sleep(PAUSE_MS);
+    const seqBeforeCont = await seqSum();
+    const tCont = Date.now();
+    zombie.signal('SIGCONT');
+    const pausedMs = tCont - tStop;
+
+    // Takeover: per partition of the zombie, the other's first leaseAcquired after the SIGSTOP.
+    const takeovers = zombieParts.map((p) => other.leaseEvents().find((e) => e.kind === 'lease' && e.partition === p && e.at >= tStop));
+    const takeoverMs = takeovers.map((e) => (e ? e.at - tStop : Number.NaN));
+
+    await sleep(2_500); // the zombie wakes up among the other's work
+    await stream.stop();
+    timeline.add('test', 'stream stopped; draining');
+    const drained = await drain(producer);
+
+    const v = await verifyModel(producer, stream);
+    const out = await verifyOutputs(producer, v.expectedOutputs, 3_000);
+
+    // What the zombie said after it woke up. One leaseLost per partition: a commit refused after
+    // the loss was already noticed emits nothing more (loseLease() returns early), so this counts
+    // partitions fenced, not every refused commit.
+    const zombieLost = zombie.leaseEvents().filter((e) => e.kind === 'lost' && e.at >= tStop);
+    const reasons = new Map<string, number>();
+    for (const e of zombieLost) {
+      const r = e.reason ?? '';
+      const kind = r.includes('(no valid lease)')
+        ? 'commit-refused-locally'
+        : r.includes('Redis has')
+          ? 'commit-refused-by-redis'
+          : r.includes('taken over')
+            ? 'renew-refused'
+            : r.includes('expired locally')
+              ? 'expired-locally'
+              : r.replace(/\s+/g, '-');
+      reasons.set(kind, (reasons.get(kind) ?? 0) + 1);
+    }
+    const zombieErrors = zombie.errors().filter((l) => l.at >= tStop);
+    const lostParts = new Set(zombieLost.map((e) => e.partition));
+    const epochs = epochProblems([a, b]);
+    process.stdout.write(
+      `many-workers zombie: paused-ms=${pausedMs} (lease ttl ${LEASE_TTL_MS}) zombie-partitions=${zombieParts.join(',')} ` +
+        `takeover-ms=${Math.min(...takeoverMs)}..${Math.max(...takeoverMs)} progress-while-paused=${seqBeforeCont - seqAtStop} ` +
+        `refused/lost-lease=${zombieLost.length} (${[...reasons].map(([k, n]) => `${k} ${n}`).join(', ')}) zombie-errors=${zombieErrors.length} ` +
+        `events=${v.events} lost=${v.lost} duplicated=${v.duplicated} misordered=${v.misordered} mismatched=${v.mismatched} outputs=${out.outputs}/${v.expectedOutputs.size}\n`,
+    );
+
+    expect(stream.rejectedSends).toBe(0);
+    // The other worker took every partition of the zombie while it was paused, and kept processing them.
+    expect(takeovers.every((e) => e !== undefined && e.at < tCont)).toBe(true);
+    expect(seqBeforeCont).toBeGreaterThan(seqAtStop);
+    // The zombie noticed, for every partition it held, that its lease is gone.
+    expect([...lostParts].sort((x, y) => x - y)).toEqual(zombieParts);
+    expectClean(v);
+    expect(out).toEqual({ outputs: v.expectedOutputs.size, missing: 0, duplicated: 0, unexpected: 0 });
+    expect(epochs).toEqual([]);
+    expect(drained).toMatchObject({ drained: true });
+    passed = true;
+  }, 90_000);
+
+  it('failover after kill -9 of the owner: a key of its partition commits again on the other worker within a bound', async () => {
+    const ns = uniqueNamespace('many-failover');
+    const producer = await producerFor(ns);
+    const a = startWorker(ns, 'a');
+    await a.started();
+    await allPartitionsOwned([a]);
+    const b = startWorker(ns, 'b');
+    await b.started();
+    await sleep(1_000);
+
+    const probeKey = 'probe';
+    const p = partitionOf('account', probeKey, PARTITIONS);
+    // Some load besides the probe key.
+    const background = new BankStream(producer, {
+      keys: Array.from({ length: 50 }, (_, i) => `acct-${i}`),
+      seed: 7003,
+      idPrefix: 'fv',
+      chunk: 20,
+      pauseMs: 50,
+      maxEvents: 20_000,
+      dupRate: 0.04,
+    });
+    const probe = new BankStream(producer, { keys: [probeKey], seed: 0, idPrefix: 'probe', chunk: 1, pauseMs: 0, maxEvents: 0, dupRate: 0 });
+    background.start();
+    let probing = true;
+    const probeLoop = (async () => {
+      for (let i = 0; probing; i++) {
+        await probe.sendOne({ key: probeKey, id: `probe-${i}`, event: { type: 'deposit', amount: 1 } });
+        await sleep(10);
+      }
+    })();
+
+    // Wait until the probe key is being processed, then find the owner of its partition.
+    const deadline = Date.now() + 15_000;
+    while (((await producer.get('account', probeKey))?.seq ?? 0) < 20) {
+      if (Date.now() > deadline) throw new Error('the probe key is not processed');
+      await sleep(20);
+    }
+    const owner = [a, b].find((w) => w.held().has(p));
+    if (!owner) throw new Error(`no worker says it holds partition ${p}`);
+    const other = owner === a ? b : a;
+
+    const tKill = Date.now();
+    await owner.kill9();
+    const seqAtKill = (await producer.get('account', probeKey))!.seq;
+    let failoverMs = Number.NaN;
+    const bound = LEASE_TTL_MS + 4_000;
+    while (Date.now() - tKill < bound + 10_000) {
+      const seq = (await producer.get('account', probeKey))?.seq ?? 0;
+      if (seq > seqAtKill) {
+        failoverMs = Date.now() - tKill;
+        break;
+      }
+      await sleep(5);
+    }
+    const takeover = other.leaseEvents().find((e) => e.kind === 'lease' && e.partition === p && e.at >= tKill);
+    timeline.add('test', `failover ${failoverMs} ms`);
+
+    probing = false;
+    await probeLoop;
+    await background.stop();
+    const drained = await drain(producer);
+    const v1 = await verifyModel(producer, probe);
+    const v2 = await verifyModel(producer, background);
+    process.stdout.write(
+      `many-workers failover: lease-ttl-ms=${LEASE_TTL_MS} (test setting, shorter than the default) partition=${p} failover-ms=${failoverMs} ` +
+        `lease-takeover-ms=${takeover ? takeover.at - tKill : 'none'} bound-ms=${bound} probe-events=${v1.events} events=${v2.events} ` +
+        `lost=${v1.lost + v2.lost} duplicated=${v1.duplicated + v2.duplicated} misordered=${v1.misordered + v2.misordered}\n`,
+    );
+
+    // A fault test, not a timing unit test: the bound is generous (lease expiry + polling + a
+    // loaded machine). What it catches is a partition that never moves, or moves only after
+    // BullMQ's 30 s stalled-job timeouts.
+    expect(takeover).toBeDefined();
+    expect(failoverMs).toBeLessThan(bound);
+    expect(probe.rejectedSends + background.rejectedSends).toBe(0);
+    expectClean(v1);
+    expectClean(v2);
+    expect(drained).toMatchObject({ drained: true });
+    passed = true;
+  }, 60_000);
+});
