@@ -18,6 +18,8 @@ export {
   DeadLetterNotFoundError,
   EventDeadLetteredError,
   DrainTimeoutError,
+  ActorStoppedError,
+  RehydrationError,
   MAX_KEY_BYTES,
   type ActorOptions,
   type ActorDefinition,

@@ -27,5 +27,7 @@ export {
   DeadLetterNotFoundError,
   EventDeadLetteredError,
   DrainTimeoutError,
+  ActorStoppedError,
+  RehydrationError,
 } from './errors';
 export { MAX_KEY_BYTES } from './validation';

@@ -613,6 +613,7 @@ class System implements ActorSystem {
 
   async resumePartition(partition: number): Promise<boolean> {
     this.ensureOpen();
+    if (partition === undefined) throw new InvalidOptionError('resumePartition(partition)', `a partition number from 0 to ${this.cfg.partitions - 1}`, partition);
     const p = intOption('partition', partition, 0, 0, this.cfg.partitions - 1);
     return this.partitionState.resume(this.keys[p]!);
   }
