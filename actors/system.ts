@@ -274,7 +274,6 @@ class System implements ActorSystem {
   private readonly partitionState: PartitionStateStore;
   private readonly workers: PartitionWorker[] = [];
   private readonly blocking = new Set<RedisClient>();
-  private host: ActorHost | undefined;
   private passivation: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -327,7 +326,6 @@ class System implements ActorSystem {
 
   private startWorkers(): void {
     const host = new ActorHost(this.journals, this.runners, this.cfg.maxLiveActors);
-    this.host = host;
     const leases = new LeaseStore(this.client);
     for (const keys of this.keys) {
       const consumer = new PartitionConsumer(this.client as never, {
