@@ -162,7 +162,7 @@ export class StepBuilder {
     const actors: ActorCommit[] = [];
     for (const { actor, expectedSeq, entries } of this.groups.values()) {
       const runner = this.runners.get(actor.type)!;
-      const commit: ActorCommit = { ref: actor.ref, expectedSeq, entries };
+      const commit: ActorCommit = { ref: actor.ref, expectedSeq, entries, ttlMs: runner.def.ttlMs };
       if (actor.seq - actor.snapshotSeq >= runner.def.snapshotEvery) {
         try {
           commit.snapshot = { seq: actor.seq, version: runner.def.version, state: runner.persist(actor.snapshot), timers: actor.timers as unknown as JsonObject };

@@ -9,6 +9,8 @@ export interface ActorCommit {
   ref: string;
   /** The journal length the step started from. */
   expectedSeq: number;
+  /** Expire the actor's journal and snapshot after this much inactivity (ms); 0 or absent: keep. */
+  ttlMs?: number;
   entries: JournalEntry[];
   snapshot?: StoredSnapshot;
 }
@@ -97,7 +99,7 @@ export class CommitStore {
       step.actors.length,
     ];
     for (const a of step.actors) {
-      argv.push(a.ref, a.expectedSeq, a.entries.length);
+      argv.push(a.ref, a.expectedSeq, a.ttlMs ?? 0, a.entries.length);
       for (const e of a.entries) argv.push(encodeEntry(e));
       if (a.snapshot) argv.push('1', a.snapshot.seq, a.snapshot.version, JSON.stringify(a.snapshot.state), JSON.stringify(a.snapshot.timers ?? {}));
       else argv.push('0');

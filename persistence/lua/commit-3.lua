@@ -20,8 +20,10 @@
           not capped: the relay trims what it has delivered)
   ARGV[7] reply list TTL (ms)
   then five sections, each a count followed by its items:
-    G groups, each: actorRef, expectedSeq, n, <n journal entries>,
+    G groups, each: actorRef, expectedSeq, ttlMs, n, <n journal entries>,
                     hasSnapshot, [snapshotSeq, version, snapshotJson, timersJson]
+      ttlMs > 0: the actor's journal and snapshot expire after that much
+      inactivity (every commit renews it); 0: kept
     D dedup members
     O outbox entries, each: kind ("out": outputs stream; "mail" and "timer": the
       mail stream, which the relay moves to the queues), body
@@ -54,8 +56,9 @@ local groups = {}
 for g = 1, groupCount do
   local ref = ARGV[i]
   local expected = tonumber(ARGV[i + 1])
-  local n = tonumber(ARGV[i + 2])
-  local first = i + 3
+  local ttl = tonumber(ARGV[i + 2])
+  local n = tonumber(ARGV[i + 3])
+  local first = i + 4
   i = first + n
   local journalKey = prefix .. "j:" .. ref
   local actual = rcall("LLEN", journalKey)
@@ -69,7 +72,7 @@ for g = 1, groupCount do
   else
     i = i + 1
   end
-  groups[g] = { journalKey, first, n, prefix .. "s:" .. ref, snap }
+  groups[g] = { journalKey, first, n, prefix .. "s:" .. ref, snap, ttl }
 end
 
 local dedupCount = tonumber(ARGV[i]); i = i + 1
@@ -96,6 +99,10 @@ for g = 1, groupCount do
   local snap = grp[5]
   if snap then
     rcall("HSET", grp[4], "seq", snap[1], "version", snap[2], "state", snap[3], "timers", snap[4], "at", now)
+  end
+  if grp[6] > 0 then
+    rcall("PEXPIRE", grp[1], grp[6])
+    rcall("PEXPIRE", grp[4], grp[6])
   end
 end
 

@@ -23,6 +23,8 @@ if ARGV[2] ~= "1" then
   end
 end
 local length = rcall("LLEN", KEYS[2])
+-- A snapshot past the journal's end outlived its journal (state TTL): the actor is gone.
+if snapSeq > length then snapSeq, version, state, timers = 0, 0, "", "" end
 local last = -1
 if upTo > 0 then last = upTo - 1 end
 local entries = rcall("LRANGE", KEYS[2], snapSeq, last)
