@@ -260,3 +260,30 @@ export async function ensureRedis({ purpose = 'dev', quiet = false } = {}) {
     stop: () => srv.stop(),
   };
 }
+
+/**
+ * Install deps if needed, find or start Redis, run `node --import tsx <entry> args` with
+ * REDIS_URL set, stop Redis after the child exited, and exit with its code.
+ * What `npm start` and `npm run bench` share.
+ */
+export async function runTsWithRedis(entry, args, { purpose }) {
+  let redis;
+  try {
+    ensureDeps();
+    redis = await ensureRedis({ purpose });
+  } catch (e) {
+    console.error(`[keyflow] ${e.message}`);
+    process.exit(1);
+  }
+  let code = 1;
+  try {
+    code = await runChild(process.execPath, ['--import', 'tsx', entry, ...args], {
+      env: { ...process.env, REDIS_URL: redis.url },
+    });
+  } catch (e) {
+    console.error(`[keyflow] could not run ${entry}: ${e.message}`);
+  } finally {
+    await redis.stop();
+  }
+  process.exit(code);
+}
