@@ -1,14 +1,12 @@
-import { v5 as uuidv5 } from 'uuid';
 import type { Envelope } from '../mailbox';
 import { dedupMember, toError, type ActorCommit, type JournalEntry, type JsonObject, type OutboxKind, type StepCommit } from '../persistence';
 import { applyTimerOps, timerEventId } from './timers';
+import { derivedId } from './ids';
 import type { LiveActor } from './actor-host';
 import type { MachineRunner, StepEffects } from './machine-runner';
 import type { AnyMachineSnapshot } from 'xstate';
 import { stateView } from './state-view';
 
-/** Namespace of the deterministic (v5) ids of outputs and mail. */
-const KEYFLOW_UUID_NS = '6f0d6a3c-8a7e-4f55-9a43-2f0c1b7e5d10';
 
 /** An output of an actor, as `system.outputs()` yields it. */
 export interface Output {
@@ -81,10 +79,9 @@ export class StepBuilder {
       return [JSON.stringify({ env: firing, dueAt: now + o.delayMs })];
     });
     // Everything that can throw (serializing) happens before the first mutation.
-    const outputs = effects.outputs.map((out, n) => {
-      const output: Output = { id: uuidv5(`${actor.ref}/${seq}/out/${n}`, KEYFLOW_UUID_NS), type: actor.type, key: actor.key, seq, event: out };
-      return JSON.stringify(output);
-    });
+    // The stored form of an `Output` ({ id, type, key, seq, event }), around the event's JSON text.
+    const head = `,"type":${JSON.stringify(actor.type)},"key":${JSON.stringify(actor.key)},"seq":${seq},"event":`;
+    const outputs = effects.outputs.map((json, n) => `{"id":"${derivedId(`${actor.ref}/${seq}/out/${n}`)}"${head}${json}}`);
     let reply: string | undefined;
     if (env.ask) {
       const r: AskReply = { kind: 'state', state: stateView(actor.type, actor.key, next, seq, this.runners.get(actor.type)!.def.version) };
@@ -111,12 +108,12 @@ export class StepBuilder {
 
   /** BullMQ job id of a timer firing (no ':' allowed): a digest of its actor and event id. */
   static timerJobId(env: Envelope): string {
-    return uuidv5(`${env.type}/${env.key}/${env.id}`, KEYFLOW_UUID_NS);
+    return derivedId(`${env.type}/${env.key}/${env.id}`);
   }
 
   /** Deterministic id of the n-th mail of an actor's step `seq`. */
   static mailId(ref: string, seq: number, n: number): string {
-    return uuidv5(`${ref}/${seq}/mail/${n}`, KEYFLOW_UUID_NS);
+    return derivedId(`${ref}/${seq}/mail/${n}`);
   }
 
   /** Give up on an event: record it with its error, and its id as consumed. */

@@ -1,5 +1,5 @@
-import { v7 as uuidv7 } from 'uuid';
 import type { Envelope, JsonObject } from '../mailbox';
+import { eventId } from './ids';
 import { EventTooLargeError, InvalidEventError, InvalidKeyError, UnknownActorTypeError } from './errors';
 
 /** Longest actor key accepted, in UTF-8 bytes. Keys longer than 200 encoded characters are stored under a digest. */
@@ -56,7 +56,7 @@ export function toEnvelope(input: SendInput, limits: ValidationLimits, now: numb
   const roundTrip = JSON.parse(json) as JsonObject;
   const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes > limits.maxEventBytes) throw new EventTooLargeError(bytes, limits.maxEventBytes);
-  return { id: id ?? uuidv7(), ts: ts ?? now, type, key, event: roundTrip };
+  return { id: id ?? eventId(now), ts: ts ?? now, type, key, event: roundTrip };
 }
 
 /** The event as the machine sees it: the sent object plus `id` and `ts`, unless the sender set them. */

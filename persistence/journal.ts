@@ -5,7 +5,11 @@ import { registerScripts, type RedisClient } from './scripts';
 /** Plain JSON data, as stored. */
 export type JsonObject = { [k: string]: unknown };
 
-/** One journal entry: the event as the machine saw it, at its sequence number. */
+/**
+ * One journal entry at its sequence number. `event` is the event as the
+ * machine saw it, or as it was sent: its `id` and `ts`, when absent, are the
+ * entry's (they are added back on reading).
+ */
 export interface JournalEntry {
   seq: number;
   id: string;
@@ -47,7 +51,13 @@ interface StoredEntry {
 }
 
 export function encodeEntry(entry: JournalEntry): string {
-  const { id, ts, ...rest } = entry.event;
+  const ev = entry.event;
+  if (ev.id === undefined && ev.ts === undefined) {
+    // The common case (the event as sent, without its own id/ts): no copy.
+    const k = entry.timer !== undefined ? `,"k":${JSON.stringify(entry.timer)}` : '';
+    return `{"s":${entry.seq},"i":${JSON.stringify(entry.id)},"t":${entry.ts},"e":${JSON.stringify(ev)}${k}}`;
+  }
+  const { id, ts, ...rest } = ev;
   const e: JsonObject = { ...rest };
   if (id !== entry.id) e.id = id;
   if (ts !== entry.ts) e.ts = ts;

@@ -1,0 +1,83 @@
+import { hash, randomFillSync } from 'node:crypto';
+
+/**
+ * The ids the engine makes on its hot path, without the per-call overhead of
+ * the `uuid` package (one `randomFillSync` per v7 id, parsing the namespace and
+ * encoding the name separately for every v5 id). The formats are RFC 9562's:
+ * `eventId()` is a version 7 UUID, `derivedId(name)` is the version 5 UUID of
+ * `name` in keyflow's namespace, byte for byte what `uuid`'s `v5(name, NS)` gives
+ * (ids derived before this module existed stay the same; spec/actors/ids.spec.ts checks it).
+ */
+
+/** Namespace of the deterministic (v5) ids of outputs, mail and timer jobs. */
+export const KEYFLOW_UUID_NS = '6f0d6a3c-8a7e-4f55-9a43-2f0c1b7e5d10';
+const NS_BYTES = Buffer.from(KEYFLOW_UUID_NS.replace(/-/g, ''), 'hex');
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function format(b: Uint8Array): string {
+  return (
+    HEX[b[0]!]! + HEX[b[1]!]! + HEX[b[2]!]! + HEX[b[3]!]! + '-' + HEX[b[4]!]! + HEX[b[5]!]! + '-' + HEX[b[6]!]! + HEX[b[7]!]! + '-' +
+    HEX[b[8]!]! + HEX[b[9]!]! + '-' + HEX[b[10]!]! + HEX[b[11]!]! + HEX[b[12]!]! + HEX[b[13]!]! + HEX[b[14]!]! + HEX[b[15]!]!
+  );
+}
+
+/** Version 5 UUID (SHA-1) of `name` in keyflow's namespace: the same name always gives the same id. */
+export function derivedId(name: string): string {
+  const input = Buffer.allocUnsafe(16 + Buffer.byteLength(name, 'utf8'));
+  NS_BYTES.copy(input, 0);
+  input.write(name, 16, 'utf8');
+  const h = hash('sha1', input, 'buffer');
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  return format(h);
+}
+
+// Random bytes are drawn 4 KiB at a time: one syscall-backed fill per 409 ids.
+const pool = Buffer.allocUnsafe(4096);
+let poolOffset = pool.length;
+const v7 = new Uint8Array(16);
+let lastMs = -1;
+/** 42-bit counter (rand_a: 12 bits, then the top 30 bits of rand_b), seeded randomly each millisecond. */
+let counter = 0;
+
+/**
+ * Version 7 UUID: 48-bit Unix ms timestamp, then random bits. Ids made by one
+ * process are strictly increasing (a counter seeded at random each millisecond
+ * keeps the order within a millisecond, as RFC 9562 §6.2 method 1 suggests).
+ */
+export function eventId(now = Date.now()): string {
+  if (poolOffset + 10 > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const r = poolOffset;
+  poolOffset += 10;
+  if (now > lastMs) {
+    lastMs = now;
+    // The top bit stays clear so the counter cannot run out within a millisecond.
+    counter = (pool[r]! & 0x01) * 2 ** 40 + pool[r + 1]! * 2 ** 32 + pool[r + 2]! * 2 ** 24 + pool[r + 3]! * 2 ** 16 + pool[r + 4]! * 2 ** 8 + pool[r + 9]!;
+  } else {
+    counter++;
+  }
+  const ms = lastMs;
+  v7[0] = Math.floor(ms / 2 ** 40) & 0xff;
+  v7[1] = Math.floor(ms / 2 ** 32) & 0xff;
+  v7[2] = (ms >>> 24) & 0xff;
+  v7[3] = (ms >>> 16) & 0xff;
+  v7[4] = (ms >>> 8) & 0xff;
+  v7[5] = ms & 0xff;
+  const hi = Math.floor(counter / 2 ** 30); // 12 bits
+  const lo = counter % 2 ** 30; // 30 bits
+  v7[6] = 0x70 | (hi >>> 8);
+  v7[7] = hi & 0xff;
+  v7[8] = 0x80 | (lo >>> 24);
+  v7[9] = (lo >>> 16) & 0xff;
+  v7[10] = (lo >>> 8) & 0xff;
+  v7[11] = lo & 0xff;
+  v7[12] = pool[r + 5]!;
+  v7[13] = pool[r + 6]!;
+  v7[14] = pool[r + 7]!;
+  v7[15] = pool[r + 8]!;
+  return format(v7);
+}
