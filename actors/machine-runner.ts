@@ -8,8 +8,8 @@ import { applyTimerOps, timerOps, type TimerOp, type TimerTable } from './timers
 
 /** What a step produced besides the next snapshot. */
 export interface StepEffects {
-  /** `emit(...)` events: the outputs. */
-  outputs: JsonObject[];
+  /** `emit(...)` events: the outputs, as JSON text (serialized once, when emitted). */
+  outputs: string[];
   /** `sendToActor(...)` mail. */
   mail: { to: { type: string; key: string }; event: JsonObject }[];
   /** Durable timers armed and cancelled (delayed raise / sendTo to self, `after`). */
@@ -143,7 +143,7 @@ export class MachineRunner {
             const m = emitted as unknown as MailEvent;
             effects.mail.push({ to: m.to, event: m.event });
           } else {
-            effects.outputs.push(JSON.parse(JSON.stringify(emitted)) as JsonObject);
+            effects.outputs.push(JSON.stringify(emitted));
           }
         } else if (!a.type.startsWith('xstate.') && typeof a.exec === 'function') {
           a.exec(a.info, a.params);
