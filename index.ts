@@ -36,6 +36,13 @@ export {
   type SystemListener,
   type SupervisionEvent,
   type ErrorContext,
+  type VersionMismatchReason,
+  type VerifyOptions,
+  type VerifyReport,
+  type VerifyMismatch,
+  type VerifyError,
+  type VerifySkipped,
+  type VerifiedState,
 } from './actors';
 export { TerminalActorError, type SupervisionOptions, type OnExhausted } from './supervisors';
 export { KeyflowError, InvalidOptionError, LeaseLostError, CorruptRecordError, type JournalEntry } from './persistence';

@@ -15,7 +15,7 @@ export interface LiveActor {
   timers: TimerTable;
   /** Events applied = journal length. */
   seq: number;
-  /** Seq of the latest stored snapshot. */
+  /** Seq of the latest stored snapshot (-Infinity: it must be rewritten at the next commit). */
   snapshotSeq: number;
   /** Actions of the initial transition, owed to the first step of a new key. */
   initialActions: ExecutableAction[] | undefined;
@@ -86,7 +86,8 @@ export class ActorHost {
       snapshot: state.snapshot,
       timers: state.timers,
       seq: loaded.seq,
-      snapshotSeq: loaded.snapshot?.seq ?? 0,
+      // A snapshot migrated from an older machine version is rewritten, as the current version, by the next commit.
+      snapshotSeq: state.migratedFrom === undefined ? (loaded.snapshot?.seq ?? 0) : Number.NEGATIVE_INFINITY,
       initialActions,
       lastUsed: this.now(),
     };

@@ -66,9 +66,37 @@ export class NamespaceMismatchError extends KeyflowError {
   }
 }
 
+/** Why a stored snapshot has no migration path to the current machine version. */
+export type VersionMismatchReason = 'no-migrate' | 'newer' | 'migrate-failed';
+
+/**
+ * A snapshot written by another machine version cannot be brought to the
+ * current one: no `migrate`, a snapshot of a newer version than the code, or
+ * a `migrate` that threw (or whose result the machine cannot restore; then
+ * `cause` is that error). In a worker, the key is stopped at once (its events
+ * are held in dead letters until `system.resume(type, key)`); `get` rejects.
+ */
 export class VersionMismatchError extends KeyflowError {
-  constructor(actorType: string, stored: number, current: number) {
-    super('VERSION_MISMATCH', `a snapshot of '${actorType}' was written by machine version ${stored}, the current version is ${current} and defineActor has no migrate(persisted, fromVersion) for it`);
+  readonly reason: VersionMismatchReason;
+  readonly key: string | undefined;
+
+  constructor(
+    readonly actorType: string,
+    readonly storedVersion: number,
+    readonly currentVersion: number,
+    opts: { reason?: VersionMismatchReason; key?: string; cause?: unknown } = {},
+  ) {
+    const reason = opts.reason ?? 'no-migrate';
+    const who = opts.key === undefined ? `a snapshot of '${actorType}'` : `the snapshot of ${actorType} ${show(opts.key)}`;
+    const what =
+      reason === 'newer'
+        ? `was written by machine version ${storedVersion}, newer than this code's version ${currentVersion}: run the newer code (migrate only goes forward)`
+        : reason === 'migrate-failed'
+          ? `(machine version ${storedVersion}) could not be migrated to version ${currentVersion}: migrate(persisted, ${storedVersion}) failed: ${opts.cause instanceof Error ? opts.cause.message : String(opts.cause)}`
+          : `was written by machine version ${storedVersion}, the current version is ${currentVersion} and defineActor has no migrate(persisted, fromVersion) for it`;
+    super('VERSION_MISMATCH', `${who} ${what}. A worker stops such a key (its events are held in dead letters) until system.resume(type, key) after a fix is deployed`, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.reason = reason;
+    this.key = opts.key;
   }
 }
 

@@ -29,5 +29,7 @@ export {
   DrainTimeoutError,
   ActorStoppedError,
   RehydrationError,
+  type VersionMismatchReason,
 } from './errors';
 export { MAX_KEY_BYTES } from './validation';
+export type { VerifyOptions, VerifyReport, VerifyMismatch, VerifyError, VerifySkipped, VerifiedState } from './verify';

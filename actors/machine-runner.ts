@@ -20,6 +20,8 @@ export interface StepEffects {
 export interface ReplayedState {
   snapshot: AnyMachineSnapshot;
   timers: TimerTable;
+  /** Set when the stored snapshot was of an older machine version and `migrate` brought it to this one. */
+  migratedFrom?: number;
 }
 
 export type StepOutcome =
@@ -69,13 +71,30 @@ export class MachineRunner {
     return { snapshot, actions: this.take() };
   }
 
-  /** Restore a persisted snapshot, migrating it from an older machine version. */
-  restore(state: JsonObject, version: number): AnyMachineSnapshot {
-    let persisted = state;
-    if (version !== this.def.version) {
-      if (!this.def.migrate) throw new VersionMismatchError(this.def.type, version, this.def.version);
-      persisted = this.def.migrate(state, version);
+  /**
+   * Restore a persisted snapshot, migrating it from an older machine version.
+   * A snapshot with no migration path throws VersionMismatchError: no
+   * `migrate`, a newer version than this machine's, or a `migrate` that throws,
+   * returns no object, or returns what the machine cannot restore. A snapshot
+   * of the current version the machine cannot restore throws the machine's error.
+   */
+  restore(state: JsonObject, version: number, key?: string): AnyMachineSnapshot {
+    const { type, version: current, migrate } = this.def;
+    if (version === current) return this.restoreCurrent(state);
+    if (version > current) throw new VersionMismatchError(type, version, current, { reason: 'newer', key });
+    if (!migrate) throw new VersionMismatchError(type, version, current, { reason: 'no-migrate', key });
+    try {
+      const migrated = migrate(structuredClone(state), version);
+      if (typeof migrated !== 'object' || migrated === null || Array.isArray(migrated)) {
+        throw new TypeError(`it returned ${Array.isArray(migrated) ? 'an array' : String(migrated)}, not a persisted snapshot object`);
+      }
+      return this.restoreCurrent(migrated);
+    } catch (err) {
+      throw new VersionMismatchError(type, version, current, { reason: 'migrate-failed', key, cause: err });
     }
+  }
+
+  private restoreCurrent(persisted: JsonObject): AnyMachineSnapshot {
     const snapshot = this.machine.restoreSnapshot(persisted as never, this.scope as never) as AnyMachineSnapshot;
     if (snapshot.status === 'error') throw toError(snapshot.error ?? new Error('restored snapshot is in status error'));
     return snapshot;
@@ -96,7 +115,8 @@ export class MachineRunner {
     let state: ReplayedState;
     let initialActions: ExecutableAction[] = [];
     if (loaded.snapshot) {
-      state = { snapshot: this.restore(loaded.snapshot.state, loaded.snapshot.version), timers: (loaded.snapshot.timers ?? {}) as TimerTable };
+      const { state: persisted, version, timers } = loaded.snapshot;
+      state = { snapshot: this.restore(persisted, version, key), timers: (timers ?? {}) as TimerTable };
     } else {
       const init = this.initial(key);
       state = { snapshot: init.snapshot, timers: {} };
@@ -106,6 +126,7 @@ export class MachineRunner {
       state = this.replayOne(state, entry, initialActions);
       initialActions = [];
     }
+    if (loaded.snapshot && loaded.snapshot.version !== this.def.version) state.migratedFrom = loaded.snapshot.version;
     return state;
   }
 

@@ -86,6 +86,15 @@ function isActorFailure(err: unknown): boolean {
   return err instanceof RehydrationError || err instanceof CorruptRecordError || err instanceof VersionMismatchError;
 }
 
+/**
+ * Failures no restart can fix and no later event may pass: a snapshot with no
+ * migration path to this machine version. The key is stopped at once, whatever
+ * the policy says (its events are held in dead letters until resumed).
+ */
+function stopsAtOnce(err: Error): boolean {
+  return err instanceof VersionMismatchError;
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Malformed job data (not written by keyflow): reported and acknowledged, never applied. */
@@ -460,7 +469,11 @@ export class PartitionWorker {
     const { env } = it;
     const runner = this.deps.runners.get(env.type);
     const policy = runner?.def.supervision;
-    const directive = policy ? this.supervisor.onFailure(it.ref, policy, failure.terminal) : ({ kind: 'dead-letter', restarts: 0 } as const);
+    const directive = stopsAtOnce(failure.error)
+      ? ({ kind: 'stop', restarts: 0 } as const)
+      : policy
+        ? this.supervisor.onFailure(it.ref, policy, failure.terminal)
+        : ({ kind: 'dead-letter', restarts: 0 } as const);
     const info = { type: env.type, key: env.key, eventId: env.id, seq: failure.seq, error: failure.error, attempts };
     this.deps.host.drop(this.partition, it.ref);
     switch (directive.kind) {

@@ -37,6 +37,7 @@ import { stateView, type ActorState } from './state-view';
 import type { AskReply, DeadLetterBody, Output } from './step-builder';
 import { SystemEvents } from './system-events';
 import { toEnvelope, type SendInput, type ValidationLimits } from './validation';
+import { verifyType, type VerifyOptions, type VerifyReport } from './verify';
 
 /** Where Redis is: a URL, ioredis options, or a cluster. */
 export type RedisConfig = string | RedisOptions | { cluster: ClusterNode[]; options?: ClusterOptions };
@@ -140,6 +141,11 @@ export interface ActorSystem {
   resumePartition(partition: number): Promise<boolean>;
   /** Partitions paused by supervision, with why. */
   pausedPartitions(): Promise<{ partition: number; reason: string }[]>;
+  /**
+   * Replay every key's journal of `type` with the current machine and compare
+   * it with the stored snapshot (at the snapshot's seq). Reads only.
+   */
+  verify(type: string, opts?: VerifyOptions): Promise<VerifyReport>;
   close(): Promise<void>;
   readonly events: SystemEvents;
   readonly namespace: string;
@@ -624,6 +630,12 @@ class System implements ActorSystem {
       if (reason !== undefined) out.push({ partition: keys.partition, reason });
     }
     return out;
+  }
+
+  async verify(type: string, opts?: VerifyOptions): Promise<VerifyReport> {
+    const runner = this.runner(type);
+    const { client, journals } = this;
+    return verifyType({ client, journals, namespace: this.cfg.namespace, partitions: this.cfg.partitions, runner, checkKey: (key) => this.checkKey(type, key) }, opts);
   }
 
   async drain(opts: { timeoutMs?: number } = {}): Promise<void> {
