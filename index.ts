@@ -46,3 +46,25 @@ export {
 } from './actors';
 export { TerminalActorError, type SupervisionOptions, type OnExhausted } from './supervisors';
 export { KeyflowError, InvalidOptionError, LeaseLostError, CorruptRecordError, type JournalEntry } from './persistence';
+/** Event-time and count windows (docs/windows.md). */
+export {
+  windowOperator,
+  windowedAggregate,
+  InvalidWindowItemError,
+  MAX_WINDOWS_PER_ITEM,
+  type WindowSpec,
+  type AggregateSpec,
+  type BuiltInAggregate,
+  type CustomAggregate,
+  type WindowOperator,
+  type WindowOperatorOptions,
+  type WindowState,
+  type WindowResult,
+  type WindowLate,
+  type WindowItem,
+  type WindowStep,
+  type OpenWindow,
+  type RetainedItem,
+  type WindowedAggregateOptions,
+  type WindowedEvent,
+} from './actors';
