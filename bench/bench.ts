@@ -19,7 +19,9 @@
  * --warmup N, --only engine|raw (diagnostics). Exit code 1 if a correctness
  * check failed.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
@@ -49,10 +51,12 @@ interface Flags {
   warmup: number;
   /** Diagnostics: run one side only ('engine' or 'raw'); no ratios then. */
   only?: 'engine' | 'raw';
+  /** Rows with the workers in this many separate processes (the bench process produces and reads). */
+  procs: number[];
 }
 
 function parseFlags(argv: string[]): Flags {
-  const f: Flags = { events: 100_000, keys: 10_000, partitions: 16, rate: 1_000, seconds: 10, json: false, window: 2_000, chunk: 500, verify: 0, unordered: 16, warmup: 5_000 };
+  const f: Flags = { events: 100_000, keys: 10_000, partitions: 16, rate: 1_000, seconds: 10, json: false, window: 2_000, chunk: 500, verify: 0, unordered: 16, warmup: 5_000, procs: [1, 2, 3] };
   const ints: Record<string, keyof Flags> = {
     '--events': 'events',
     '--keys': 'keys',
@@ -83,8 +87,15 @@ function parseFlags(argv: string[]): Flags {
       f.only = v;
       continue;
     }
+    if (arg === '--procs') {
+      const v = value ?? argv[++i] ?? '';
+      const list = v === '' || v === '0' ? [] : v.split(',').map(Number);
+      if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error(`--procs needs a comma-separated list of process counts 1..8 (or 0 for none), got ${v}`);
+      f.procs = list;
+      continue;
+    }
     if (arg === '--help' || arg === '-h') {
-      process.stderr.write(`usage: bench.ts [--json] ${Object.keys(ints).map((k) => `[${k} N]`).join(' ')}\n`);
+      process.stderr.write(`usage: bench.ts [--json] [--only engine|raw] [--procs 1,2,3] ${Object.keys(ints).map((k) => `[${k} N]`).join(' ')}\n`);
       process.exit(0);
     }
     const name = ints[arg];
@@ -159,21 +170,28 @@ async function redisCounters(admin: Redis): Promise<RedisCounters> {
 class CostMeter {
   private t0 = 0;
   private cpu0: NodeJS.CpuUsage = { user: 0, system: 0 };
+  private children0 = 0;
   private redis0: RedisCounters = { cpu: 0, commands: 0 };
-  constructor(private readonly admin: Redis) {}
+  /** `children`: CPU ms used so far by the worker processes of the phase (counted as Node CPU). */
+  constructor(
+    private readonly admin: Redis,
+    private readonly children: () => number = () => 0,
+  ) {}
 
   async start(): Promise<void> {
     this.redis0 = await redisCounters(this.admin);
     this.cpu0 = process.cpuUsage();
+    this.children0 = this.children();
     this.t0 = performance.now();
   }
 
   /** Node CPU is taken at `end` (the caller stops at the moment its work is done). */
   async stop(items: number, endAt = performance.now()): Promise<Cost> {
     const cpu = process.cpuUsage(this.cpu0);
+    const childMs = this.children() - this.children0;
     const redis = await redisCounters(this.admin);
     const wallMs = endAt - this.t0;
-    const nodeCpuMs = (cpu.user + cpu.system) / 1000;
+    const nodeCpuMs = (cpu.user + cpu.system) / 1000 + childMs;
     const redisCpuMs = (redis.cpu - this.redis0.cpu) * 1000;
     return {
       items,
@@ -249,6 +267,80 @@ async function deleteKeys(admin: Redis, pattern: string): Promise<number> {
   return n;
 }
 
+/** CPU ms used so far by a process (user + system), from /proc; 0 when it is gone. */
+function procCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+const CLOCK_TICKS = 100;
+
+/** Worker processes (bench/bench-worker.ts) forked with an IPC channel; they report `owned` / `completed`. */
+class WorkerProcs {
+  private readonly children: { proc: ChildProcess; owned: number; completed: number; lastCpuMs: number }[] = [];
+
+  constructor(n: number, mode: 'engine' | 'raw', env: Record<string, string>) {
+    for (let i = 0; i < n; i++) {
+      const proc = fork(path.join(__dirname, 'bench-worker.ts'), [], {
+        execArgv: ['--import', 'tsx'],
+        env: { ...process.env, ...env, BENCH_MODE: mode, BENCH_INDEX: String(i), BENCH_PROCS: String(n) },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      const child = { proc, owned: 0, completed: 0, lastCpuMs: 0 };
+      proc.on('message', (m: { owned?: number; completed?: number; error?: string }) => {
+        if (m.owned !== undefined) child.owned = m.owned;
+        if (m.completed !== undefined) child.completed = m.completed;
+        if (m.error) log(`worker process ${proc.pid}: ${m.error}`);
+      });
+      this.children.push(child);
+    }
+  }
+
+  get owned(): number {
+    return this.children.reduce((a, c) => a + c.owned, 0);
+  }
+
+  get maxOwned(): number {
+    return Math.max(0, ...this.children.map((c) => c.owned));
+  }
+
+  get completed(): number {
+    return this.children.reduce((a, c) => a + c.completed, 0);
+  }
+
+  /** CPU ms of all the processes so far (a process that exited keeps its last reading). */
+  cpuMs(): number {
+    let ms = 0;
+    for (const c of this.children) {
+      const now = c.proc.pid ? procCpuMs(c.proc.pid) : 0;
+      if (now > 0) c.lastCpuMs = now;
+      ms += c.lastCpuMs;
+    }
+    return ms;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.proc.exitCode !== null || c.proc.signalCode !== null) return resolve();
+            const t = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
+            c.proc.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+            c.proc.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+}
+
 // ---------------------------------------------------------------------------
 // engine
 
@@ -264,6 +356,8 @@ interface EngineResult {
   send: Cost & { sendMs: number };
   sendMany: Cost & { sendMs: number };
   latency: LatencyStats & { schedLagP99: number; offered: number; cost: Cost };
+  /** sendMany throughput with the workers in `processes` separate processes. */
+  procs: (Cost & { processes: number })[];
   correctness: {
     keysChecked: number;
     stateMismatches: number;
@@ -395,16 +489,14 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
       log(`engine send():     ${cost.perSec} events/s (${cost.wallMs} ms; sends resolved after ${sendRow.sendMs} ms)`);
     }
 
-    // 1b. sendMany(): the same windows, as sendMany calls of `chunk` items.
-    {
-      const ph = newPhase('sendMany', f.events);
-      await meter.start();
-      for (let i = 0; i < f.events; i += f.window) {
-        const n = Math.min(f.window, f.events - i);
+    /** `n` events (event i to key i % keys) in windows of `window`, as sendMany calls of `chunk` items. */
+    const sendManyAll = async (ph: number, n: number) => {
+      for (let i = 0; i < n; i += f.window) {
+        const m = Math.min(f.window, n - i);
         const calls: Promise<unknown>[] = [];
-        for (let c = 0; c < n; c += f.chunk) {
+        for (let c = 0; c < m; c += f.chunk) {
           const items = [];
-          for (let w = c; w < Math.min(n, c + f.chunk); w++) {
+          for (let w = c; w < Math.min(m, c + f.chunk); w++) {
             const key = keys[(i + w) % keys.length]!;
             items.push({ type: BENCH_TYPE, key, event: incFor(ph, key) });
           }
@@ -412,6 +504,13 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
         }
         await Promise.all(calls);
       }
+    };
+
+    // 1b. sendMany(): the same windows, as sendMany calls of `chunk` items.
+    {
+      const ph = newPhase('sendMany', f.events);
+      await meter.start();
+      await sendManyAll(ph, f.events);
       const sentAt = performance.now();
       const doneAt = await waitPhase(ph, 120_000);
       const cost = await meter.stop(f.events, doneAt);
@@ -436,6 +535,31 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
       log(`engine latency @${f.rate}/s: p50 ${r2(stats.p50)} ms, p99 ${r2(stats.p99)} ms, max ${r2(stats.max)} ms (schedule lag p99 ${r2(lag.p99)} ms)`);
     }
 
+    // 4. The workers in separate processes (as deployed: API/producer processes and worker
+    // processes): the in-process worker system steps down, N worker processes take the
+    // partitions; this process only sends and reads. Each row warms the new processes'
+    // actors with one event per key first (not measured).
+    const procRows: EngineResult['procs'] = [];
+    if (f.procs.length > 0) await worker.close();
+    for (const n of f.procs) {
+      const procs = new WorkerProcs(n, 'engine', { BENCH_NS: namespace, BENCH_PARTITIONS: String(f.partitions) });
+      try {
+        await waitFor(`engine ${n} worker processes: partitions owned`, () => (procs.owned === f.partitions && procs.maxOwned <= Math.ceil(f.partitions / n) ? 1 : 0), 1, 60_000);
+        const warm = newPhase(`procs${n}-warm`, keys.length);
+        await sendManyAll(warm, keys.length);
+        await waitPhase(warm, 60_000);
+        const ph = newPhase(`procs${n}`, f.events);
+        const pm = new CostMeter(admin, () => procs.cpuMs());
+        await pm.start();
+        await sendManyAll(ph, f.events);
+        const cost = await pm.stop(f.events, await waitPhase(ph, 120_000));
+        procRows.push({ processes: n, ...cost });
+        log(`engine sendMany, ${n} worker process(es): ${cost.perSec} events/s (${cost.wallMs} ms, node CPU ${cost.nodeCpuMsPer1k} ms/1k incl. workers)`);
+      } finally {
+        await procs.stop();
+      }
+    }
+
     // Correctness: every checked key's committed seq (and counter) equals the events sent to it.
     let mismatches = 0;
     const all = [...keys, ...(f.warmup > 0 ? warmKeys : [])];
@@ -445,7 +569,7 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
       await Promise.all(
         checked.slice(i, i + 200).map(async (key) => {
           const want = sentTo.get(key) ?? 0;
-          const state = await worker.get(BENCH_TYPE, key);
+          const state = await client.get(BENCH_TYPE, key);
           const seq = state?.seq ?? 0;
           const n = (state?.context as { n?: number } | undefined)?.n ?? 0;
           if (seq !== want || n !== want) {
@@ -461,6 +585,7 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
       send: sendRow,
       sendMany: sendManyRow,
       latency: latencyRow,
+      procs: procRows,
       correctness: {
         keysChecked: checked.length,
         stateMismatches: mismatches,
@@ -494,6 +619,7 @@ interface RawResult {
   latencyProcessed: LatencyStats;
   latencyCompleted: LatencyStats & { schedLagP99: number };
   latencyCost: Cost;
+  procs: (Cost & { processes: number })[];
 }
 
 async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<RawResult> {
@@ -603,7 +729,29 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
       unordered = { ...cost, concurrency: f.unordered };
       log(`raw BullMQ conc ${f.unordered}: ${cost.perSec} jobs/s (${cost.wallMs} ms)`);
     }
-    return { ordered, unordered, latencyProcessed, latencyCompleted, latencyCost };
+    // 4. The workers in separate processes: each process runs the Workers of its share of the
+    // queues (one consumer per queue, concurrency 1: per-key order kept), after its own warm-up.
+    const procs: RawResult['procs'] = [];
+    if (f.procs.length > 0) await stopWorkers();
+    for (const n of f.procs) {
+      const wp = new WorkerProcs(n, 'raw', { BENCH_NS: ns, BENCH_PARTITIONS: String(f.partitions) });
+      try {
+        await waitFor(`raw ${n} worker processes: ready`, () => wp.owned, f.partitions, 60_000);
+        let base = wp.completed;
+        await addAll(f.warmup, 0);
+        await waitFor(`raw ${n} processes warm-up`, () => wp.completed - base, f.warmup, 60_000);
+        const pm = new CostMeter(admin, () => wp.cpuMs());
+        base = wp.completed;
+        await pm.start();
+        await addAll(f.events, 0);
+        const cost = await pm.stop(f.events, await waitFor(`raw ${n} processes`, () => wp.completed - base, f.events, 120_000));
+        procs.push({ processes: n, ...cost });
+        log(`raw BullMQ conc 1, ${n} worker process(es): ${cost.perSec} jobs/s (${cost.wallMs} ms)`);
+      } finally {
+        await wp.stop();
+      }
+    }
+    return { ordered, unordered, latencyProcessed, latencyCompleted, latencyCost, procs };
   } finally {
     await stopWorkers();
     await Promise.allSettled(queues.map((q) => q.obliterate({ force: true })));
@@ -686,12 +834,18 @@ async function main(): Promise<number> {
     bullmqProcessedP50Ms: r2(raw.latencyProcessed.p50),
     bullmqProcessedP99Ms: r2(raw.latencyProcessed.p99),
     bullmqUnorderedJobsPerSec: raw.unordered?.perSec,
+    /** Workers in separate processes: engine sendMany vs raw BullMQ conc 1, both with the same number of worker processes. */
+    processes: engine.procs.map((e) => {
+      const r = raw.procs.find((x) => x.processes === e.processes);
+      return { processes: e.processes, engineEventsPerSec: e.perSec, bullmqNoopJobsPerSec: r?.perSec, ratioToSameProcesses: r ? r2(e.perSec / r.perSec) : undefined, ratioToInProcessBullmq: r2(e.perSec / bullmqNoopJobsPerSec) };
+    }),
     correct: engineCorrect(engine),
     correctness: c,
-    engine: { send: engine.send, sendMany: engine.sendMany, latency: roundStats(engine.latency), latencyCost: engine.latency.cost },
+    engine: { send: engine.send, sendMany: engine.sendMany, latency: roundStats(engine.latency), latencyCost: engine.latency.cost, procs: engine.procs },
     bullmq: {
       latencyCost: raw.latencyCost,
       ordered: raw.ordered,
+      procs: raw.procs,
       unordered: raw.unordered,
       latencyProcessed: roundStats(raw.latencyProcessed),
       latencyCompleted: roundStats(raw.latencyCompleted),
@@ -733,7 +887,7 @@ async function main(): Promise<number> {
     const tp = (name: string, x: Cost, extra = '') => [name, String(x.items), String(x.wallMs), String(x.perSec), String(x.nodeCpuMsPer1k), String(x.redisCpuMsPer1k), String(x.nodeCpuPct), String(x.redisCpuPct), String(x.redisCmdsPerItem), extra];
     const out = [
       `keyflow bench ${result.date}  engine ${revision}  load ${loadavgStart.join(' ')} → ${result.loadavgEnd.join(' ')}  node ${result.node}  ${result.nproc} CPUs  redis ${redisVersion} (appendonly ${appendonly})`,
-      `${f.events} events over ${f.keys} keys, ${f.partitions} partitions; engine = worker system + producer/reader system in one process`,
+      `${f.events} events over ${f.keys} keys, ${f.partitions} partitions; engine = worker system + producer/reader system in one process; in the "worker process(es)" rows the workers run in that many child processes and this process only produces and reads (node CPU includes the children)`,
       '',
       table([
         ['throughput', 'events', 'wall ms', 'per s', 'node CPU ms/1k', 'redis CPU ms/1k', 'node CPU %', 'redis CPU %', 'redis cmds/event', 'note'],
@@ -741,6 +895,14 @@ async function main(): Promise<number> {
         tp(`engine sendMany (${f.chunk}/call)`, e.sendMany, `sends resolved at ${e.sendMany.sendMs} ms`),
         tp('raw BullMQ addBulk, conc 1/queue', raw.ordered, 'no-op'),
         ...(raw.unordered ? [tp(`raw BullMQ addBulk, conc ${raw.unordered.concurrency}/queue`, raw.unordered, 'no-op, NO per-key order')] : []),
+        ...e.procs.flatMap((row) => {
+          const r = raw.procs.find((x) => x.processes === row.processes);
+          const ratio = r ? `ratio ${r2(row.perSec / r.perSec)} to raw with ${row.processes} process(es)` : '';
+          return [
+            tp(`engine sendMany, ${row.processes} worker process(es)`, row, ratio),
+            ...(r ? [tp(`raw BullMQ conc 1, ${r.processes} worker process(es)`, r, 'no-op')] : []),
+          ];
+        }),
       ]),
       '',
       table([
