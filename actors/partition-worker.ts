@@ -97,6 +97,9 @@ function stopsAtOnce(err: Error): boolean {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Signal within a partition worker: a fetched batch found other jobs in the active list (see `handle`). */
+class OthersActive extends Error {}
+
 /** Malformed job data (not written by keyflow): reported and acknowledged, never applied. */
 function envelopesOf(job: MailboxJob): Envelope[] | undefined {
   const d = job.data as unknown as { v?: unknown; events?: unknown };
@@ -208,6 +211,8 @@ export class PartitionWorker {
           this.onAcquired(got.lease);
           this.paused = await this.deps.partitionState.isPaused(this.deps.keys);
           await this.relayMail();
+          // A previous owner's jobs left in the active list come before anything new: take them now.
+          if (!this.paused && (await this.deps.consumer.othersActive(0))) await this.handleLeftovers(got.lease);
           continue;
         }
         if (this.paused) {
@@ -222,14 +227,12 @@ export class PartitionWorker {
         this.fetching = block;
         let jobs: MailboxJob[];
         try {
-          jobs = await this.deps.consumer.next(this.settings.maxBatchJobs, this.settings.maxBatchEvents, {
-            block,
-            held: new Set([...this.holds.keys()].map((j) => j.id)),
-          });
+          jobs = await this.deps.consumer.next(this.settings.maxBatchJobs, this.settings.maxBatchEvents, { block });
         } finally {
           this.fetching = false;
         }
         if (jobs.length > 0 && !this.closing) await this.handle(jobs, lease);
+        else if (!this.closing && (await this.deps.consumer.othersActive(this.holds.size))) await this.handleLeftovers(lease);
         else if (this.relayPending) await this.relayMail();
         else if (!block) await sleep(Math.max(1, Math.min(50, this.nextRetryAt() - this.deps.now())));
         this.supervisor.prune();
@@ -311,12 +314,35 @@ export class PartitionWorker {
     this.deps.events.emit('leaseLost', { partition: this.partition, epoch, reason });
   }
 
-  /** Process jobs until their events are committed (or the lease is lost), then acknowledge the settled ones. */
-  private async handle(jobs: MailboxJob[], lease: Lease): Promise<void> {
+  /**
+   * Process jobs until their events are committed (or the lease is lost), then
+   * acknowledge the settled ones. Jobs just fetched are first checked for
+   * others in the active list (see `othersActive`), concurrently with the
+   * batch's de-dup read: if there are, the batch is put back and the
+   * leftovers, which include it, are handled instead.
+   */
+  private async handle(jobs: MailboxJob[], lease: Lease, fresh = true): Promise<void> {
     if (lease !== this.lease) throw new LeaseLostError(this.partition, lease.value, '(lost while fetching)');
+    let check: Promise<boolean> | undefined = fresh ? this.deps.consumer.othersActive(jobs.length + this.holds.size) : undefined;
     const items = this.itemsOf(jobs);
-    await this.withRetries(() => this.process(items, lease));
+    try {
+      await this.withRetries(() => {
+        const othersActive = check;
+        check = undefined;
+        return this.process(items, lease, othersActive);
+      });
+    } catch (err) {
+      if (!(err instanceof OthersActive)) throw err;
+      for (const j of jobs) this.holds.delete(j);
+      return this.handleLeftovers(lease);
+    }
     await this.settle(jobs);
+  }
+
+  /** Every job in the active list that this worker does not hold, oldest first (see `othersActive`). */
+  private async handleLeftovers(lease: Lease): Promise<void> {
+    const jobs = await this.deps.consumer.leftovers(new Set([...this.holds.keys()].map((j) => j.id)));
+    if (jobs.length > 0) await this.handle(jobs, lease, false);
   }
 
   /**
@@ -329,7 +355,7 @@ export class PartitionWorker {
       try {
         return await attempt();
       } catch (err) {
-        if (err instanceof LeaseLostError) throw err;
+        if (err instanceof LeaseLostError || err instanceof OthersActive) throw err;
         if (this.closing) throw new LeaseLostError(this.partition, this.lease?.value ?? '', '(closing)');
         if (!(err instanceof SeqConflictError || err instanceof DuplicateCommitError)) {
           this.deps.events.emit('error', toError(err), { partition: this.partition });
@@ -372,14 +398,18 @@ export class PartitionWorker {
    * order is kept); a failing step parks its key, or gets the policy's final
    * word at once.
    */
-  private async process(items: Item[], lease: Lease): Promise<void> {
+  private async process(items: Item[], lease: Lease, othersActive?: Promise<boolean>): Promise<void> {
     const { keys, commits, host, runners, now } = this.deps;
     const pendingItems = items.filter((it) => !it.settled);
-    const { applied, stopped } = await commits.precheck(
-      keys,
-      pendingItems.map((it) => it.member),
-      pendingItems.map((it) => it.ref),
-    );
+    const [{ applied, stopped }, others] = await Promise.all([
+      commits.precheck(
+        keys,
+        pendingItems.map((it) => it.member),
+        pendingItems.map((it) => it.ref),
+      ),
+      othersActive ?? false,
+    ]);
+    if (others) throw new OthersActive();
     // Rehydrate the cold actors of the batch together (one pipelined round trip).
     const cold = new Map<string, Envelope>();
     pendingItems.forEach((it, i) => {
@@ -456,7 +486,7 @@ export class PartitionWorker {
     }
     const outcome = this.stepOnce(runner, actor, it.env);
     if (!outcome.ok) return { ok: false, failure: { error: outcome.error, terminal: outcome.terminal, seq: actor.seq } };
-    step.apply(actor, it.env, machineEvent(it.env), outcome.snapshot, outcome.effects, outcome.mail ?? [], this.deps.now());
+    step.apply(actor, it.env, it.env.event, outcome.snapshot, outcome.effects, outcome.mail ?? [], this.deps.now());
     return { ok: true };
   }
 

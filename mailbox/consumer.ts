@@ -47,14 +47,11 @@ export class PartitionConsumer {
   /**
    * Take the next jobs in queue order: waits (up to blockSeconds) for the
    * first, then takes what is already waiting, up to `maxJobs` jobs or
-   * `maxEvents` events. Jobs that sit in the active list without being ours (a
-   * previous owner's, or one a paused ex-owner took after losing its lease)
-   * are older than anything taken now: they come first. `held`: jobs this
-   * consumer took earlier and still holds.
+   * `maxEvents` events. The caller must then ask `othersActive` whether jobs
+   * that are not its own sit in the active list (they come first, see there).
    */
-  async next(maxJobs: number, maxEvents: number, opts: { block?: boolean; held?: ReadonlySet<string | undefined> } = {}): Promise<MailboxJob[]> {
+  async next(maxJobs: number, maxEvents: number, opts: { block?: boolean } = {}): Promise<MailboxJob[]> {
     if (this.closed) return [];
-    const held = opts.held ?? new Set();
     const first = await this.worker.getNextJob(this.token, { block: opts.block ?? true });
     const jobs: MailboxJob[] = first ? [first] : [];
     let events = first?.data.events?.length ?? 0;
@@ -72,13 +69,22 @@ export class PartitionConsumer {
       if (burst <= 0) break;
     }
     this.lastBurst = Math.max(1, jobs.length - 1);
-    if ((await this.queue.getActiveCount()) > jobs.length + held.size) {
-      // Not ours alone: return every active job we do not hold, in the order Redis took them off
-      // the queue (oldest first). Leftovers are not always older than what this call took: a
-      // fetch whose reply was lost in a cut connection took jobs that a re-sent fetch then followed.
-      return this.leftovers(held);
-    }
     return jobs;
+  }
+
+  /**
+   * Whether the active list holds more than the `mine` jobs this consumer
+   * holds (those just taken included): jobs of a previous owner that died or
+   * lost its lease holding them, or of a paused ex-owner that fetched after
+   * losing it. They are older than anything taken now, so the caller then
+   * applies `leftovers()` instead, which returns them all in the order Redis
+   * took them off the queue (not always older than what this consumer just
+   * took: a fetch whose reply was lost in a cut connection took jobs that a
+   * re-sent fetch then followed). Ask it after `next()` returned, so the count
+   * includes every job it took; it can run concurrently with other reads.
+   */
+  async othersActive(mine: number): Promise<boolean> {
+    return (await this.queue.getActiveCount()) > mine;
   }
 
   /**
