@@ -166,9 +166,15 @@ export function windowOperator<A = unknown, R = number>(opts: WindowOperatorOpti
         const start = end - window.size;
         const items = s.items ?? [];
         if (end > closedTo && !s.windows.some((w) => w.end === end)) {
-          let own: OpenWindow = { start, end, count: 0, acc: agg.init() };
-          for (const it of items) if (it.ts >= start && it.ts < end) own = added(own, it);
-          ws.push(added(own, x));
+          let acc = agg.init();
+          let count = 1;
+          for (const it of items) {
+            if (it.ts >= start && it.ts < end) {
+              acc = agg.add(acc, it.value, it.item);
+              count++;
+            }
+          }
+          ws.push({ start, end, count, acc: agg.add(acc, x.value, x.item) });
           ws.sort(byEnd);
           counted = true;
         }

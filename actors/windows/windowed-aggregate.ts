@@ -8,7 +8,7 @@ import { positiveInteger } from './spec';
 import type { WindowSpec } from './spec';
 
 /** An event as a keyflow machine sees it: the sent object plus its event time `ts` and `id`. */
-export type WindowedEvent = EventObject & { ts: number; id?: string; [field: string]: unknown };
+export type WindowedEvent = EventObject & { ts: number; id?: string };
 
 export interface WindowedAggregateOptions<E extends WindowedEvent = WindowedEvent, A = unknown, R = number> {
   window: WindowSpec;
