@@ -68,3 +68,20 @@ export {
   type WindowedAggregateOptions,
   type WindowedEvent,
 } from './actors';
+/** The stream-table join (docs/joins.md). */
+export {
+  streamTableJoin,
+  streamTableJoinOperator,
+  InvalidJoinEventError,
+  JOIN_TICK_EVENT,
+  type StreamTableJoinOptions,
+  type StreamTableJoinOperator,
+  type JoinEvent,
+  type JoinMeta,
+  type JoinState,
+  type JoinStep,
+  type JoinTimer,
+  type TableVersion,
+  type OnMissing,
+  type Versioning,
+} from './actors';

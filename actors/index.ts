@@ -54,3 +54,19 @@ export {
   type WindowedAggregateOptions,
   type WindowedEvent,
 } from './windows';
+export {
+  streamTableJoin,
+  streamTableJoinOperator,
+  InvalidJoinEventError,
+  JOIN_TICK_EVENT,
+  type StreamTableJoinOptions,
+  type StreamTableJoinOperator,
+  type JoinEvent,
+  type JoinMeta,
+  type JoinState,
+  type JoinStep,
+  type JoinTimer,
+  type TableVersion,
+  type OnMissing,
+  type Versioning,
+} from './joins';
