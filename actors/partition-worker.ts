@@ -7,6 +7,7 @@ import {
   DuplicateCommitError,
   LeaseLostError,
   SeqConflictError,
+  StoppedActorCommitError,
   toError,
   type CommitStore,
   type Lease,
@@ -100,6 +101,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Signal within a partition worker: a fetched batch found other jobs in the active list (see `handle`). */
 class OthersActive extends Error {}
 
+/** Signal within a partition worker: an unchecked attempt met a failing step; it is redone with the checks. */
+class RecheckNeeded extends Error {}
+
+/** After an unchecked commit was refused, this many batches read the de-dup records first again. */
+const CHECKED_BATCHES_AFTER_REFUSAL = 50;
+
 /** Malformed job data (not written by keyflow): reported and acknowledged, never applied. */
 function envelopesOf(job: MailboxJob): Envelope[] | undefined {
   const d = job.data as unknown as { v?: unknown; events?: unknown };
@@ -136,6 +143,8 @@ export class PartitionWorker {
   private relayPending = false;
   /** Committed events since start (for metrics and tests). */
   committedEvents = 0;
+  /** Batches left that read de-dup records and stopped actors before applying (see `process`). */
+  private checkedBatchesOwed = 0;
 
   constructor(
     private readonly deps: PartitionWorkerDeps,
@@ -324,12 +333,17 @@ export class PartitionWorker {
   private async handle(jobs: MailboxJob[], lease: Lease, fresh = true): Promise<void> {
     if (lease !== this.lease) throw new LeaseLostError(this.partition, lease.value, '(lost while fetching)');
     let check: Promise<boolean> | undefined = fresh ? this.deps.consumer.othersActive(jobs.length + this.holds.size) : undefined;
+    // Fresh jobs in a healthy partition are applied unchecked (see `process`); leftovers never are.
+    let unchecked = fresh && this.checkedBatchesOwed === 0 && this.parked.size === 0;
+    if (this.checkedBatchesOwed > 0) this.checkedBatchesOwed--;
     const items = this.itemsOf(jobs);
     try {
       await this.withRetries(() => {
         const othersActive = check;
         check = undefined;
-        return this.process(items, lease, othersActive);
+        const attemptUnchecked = unchecked;
+        unchecked = false;
+        return this.process(items, lease, othersActive, attemptUnchecked);
       });
     } catch (err) {
       if (!(err instanceof OthersActive)) throw err;
@@ -357,7 +371,9 @@ export class PartitionWorker {
       } catch (err) {
         if (err instanceof LeaseLostError || err instanceof OthersActive) throw err;
         if (this.closing) throw new LeaseLostError(this.partition, this.lease?.value ?? '', '(closing)');
-        if (!(err instanceof SeqConflictError || err instanceof DuplicateCommitError)) {
+        if (err instanceof DuplicateCommitError || err instanceof StoppedActorCommitError || err instanceof RecheckNeeded) {
+          this.checkedBatchesOwed = CHECKED_BATCHES_AFTER_REFUSAL;
+        } else if (!(err instanceof SeqConflictError)) {
           this.deps.events.emit('error', toError(err), { partition: this.partition });
           await sleep(Math.min(2_000, 20 * 2 ** Math.min(n, 7)));
         }
@@ -397,16 +413,27 @@ export class PartitionWorker {
    * Apply and commit a batch. Items of a parked key join its backlog (its
    * order is kept); a failing step parks its key, or gets the policy's final
    * word at once.
+   *
+   * `unchecked`: skip the read of de-dup records and stopped actors before
+   * applying (one round trip less per batch). The commit script refuses the
+   * batch if an event was already applied or an actor is stopped, and a
+   * failing step aborts the attempt: either way nothing was written, the
+   * touched actors are dropped and the batch is redone checked, as are the
+   * next batches for a while. Duplicates and stopped actors are rare, so
+   * most batches save the round trip; a redo costs one.
    */
-  private async process(items: Item[], lease: Lease, othersActive?: Promise<boolean>): Promise<void> {
+  private async process(items: Item[], lease: Lease, othersActive?: Promise<boolean>, unchecked = false): Promise<void> {
     const { keys, commits, host, runners, now } = this.deps;
     const pendingItems = items.filter((it) => !it.settled);
+    if (unchecked && pendingItems.some((it) => it.env.event.type === RESUME_EVENT_TYPE)) unchecked = false;
     const [{ applied, stopped }, others] = await Promise.all([
-      commits.precheck(
-        keys,
-        pendingItems.map((it) => it.member),
-        pendingItems.map((it) => it.ref),
-      ),
+      unchecked
+        ? { applied: [] as boolean[], stopped: new Set<string>() }
+        : commits.precheck(
+            keys,
+            pendingItems.map((it) => it.member),
+            pendingItems.map((it) => it.ref),
+          ),
       othersActive ?? false,
     ]);
     if (others) throw new OthersActive();
@@ -449,12 +476,13 @@ export class PartitionWorker {
           continue;
         }
         const result = await this.tryStep(step, touched, it);
+        if (!result.ok && unchecked) throw new RecheckNeeded();
         if (result.ok || this.onFailure(step, it, result.failure, 1) === 'settled') {
           settledHere.push(it);
           if (step.stops(it.ref)) stopped.add(it.ref);
         } else parkedHere.push(it);
       }
-      await this.commit(step, lease);
+      await this.commit(step, lease, unchecked);
     } catch (err) {
       for (const a of touched.values()) host.drop(this.partition, a.ref);
       // Undo the parking of this attempt: it is repeated from scratch.
@@ -658,10 +686,11 @@ export class PartitionWorker {
    * loop of an older lease is refused by Redis). Returns whether it carried
    * mail. On failure the touched actors are dropped by the caller.
    */
-  private async commit(step: StepBuilder, lease: Lease): Promise<boolean> {
+  private async commit(step: StepBuilder, lease: Lease, unchecked = false): Promise<boolean> {
     if (step.empty) return false;
     if (lease !== this.lease || !this.holdsLease) throw new LeaseLostError(this.partition, lease.value, '(no valid lease)');
     const commit = step.build();
+    commit.unchecked = unchecked;
     await this.deps.commits.commit(this.deps.keys, lease, commit, this.deps.now());
     step.committed(commit);
     this.committedEvents += commit.dedup.length;

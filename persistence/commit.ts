@@ -1,4 +1,4 @@
-import { DuplicateCommitError, LeaseLostError, SeqConflictError } from './errors';
+import { DuplicateCommitError, LeaseLostError, SeqConflictError, StoppedActorCommitError } from './errors';
 import { encodeEntry, type JournalEntry, type StoredSnapshot } from './journal';
 import type { PartitionKeys } from './keys';
 import type { Lease } from './lease';
@@ -32,6 +32,13 @@ export interface StepCommit {
   replies: { askId: string; body: string }[];
   /** Actors stopped by supervision, or resumed. */
   keyStates: { op: 'stop' | 'resume'; ref: string; body: string }[];
+  /**
+   * Set when the events were applied without reading the de-dup records and
+   * the stopped set first (`precheck`): the script then also refuses the
+   * commit if one of the actors is stopped (StoppedActorCommitError); an
+   * applied event id is always refused (DuplicateCommitError).
+   */
+  unchecked?: boolean;
 }
 
 export interface CommitLimits {
@@ -84,8 +91,9 @@ export class CommitStore {
   }
 
   /**
-   * Commit a step. Throws LeaseLostError, SeqConflictError or
-   * DuplicateCommitError, having written nothing; returns the last outbox id.
+   * Commit a step. Throws LeaseLostError, SeqConflictError,
+   * DuplicateCommitError or StoppedActorCommitError, having written nothing;
+   * returns the last outbox id.
    */
   async commit(keys: PartitionKeys, lease: Lease, step: StepCommit, now = Date.now()): Promise<string> {
     const argv: (string | number)[] = [
@@ -96,6 +104,7 @@ export class CommitStore {
       this.limits.dedupMaxEntries,
       this.limits.streamMaxLen,
       this.limits.replyTtlMs,
+      step.unchecked ? '1' : '0',
       step.actors.length,
     ];
     for (const a of step.actors) {
@@ -122,6 +131,7 @@ export class CommitStore {
       throw new SeqConflictError(a?.ref ?? '?', a?.expectedSeq ?? -1, Number(reply[2]));
     }
     if (code === -3) throw new DuplicateCommitError(String(reply[1]));
+    if (code === -4) throw new StoppedActorCommitError(String(reply[1]));
     throw new Error(`commit script returned unknown code ${String(reply[0])}`);
   }
 }

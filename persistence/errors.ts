@@ -62,6 +62,13 @@ export class DuplicateCommitError extends KeyflowError {
   }
 }
 
+/** An unchecked commit (see StepCommit.unchecked) touched an actor that supervision stopped. */
+export class StoppedActorCommitError extends KeyflowError {
+  constructor(readonly ref: string) {
+    super('STOPPED_ACTOR_COMMIT', `actor ${ref} is stopped: re-read the stopped set and retry`);
+  }
+}
+
 /** Stored data that cannot be read back (corrupt JSON, missing fields). */
 export class CorruptRecordError extends KeyflowError {
   constructor(what: string, cause?: unknown) {

@@ -3,7 +3,7 @@
  * leases in Redis, each atomic operation one Lua script. Knows nothing of
  * BullMQ or XState.
  */
-export { KeyflowError, InvalidOptionError, LeaseLostError, SeqConflictError, DuplicateCommitError, CorruptRecordError, toError } from './errors';
+export { KeyflowError, InvalidOptionError, LeaseLostError, SeqConflictError, DuplicateCommitError, StoppedActorCommitError, CorruptRecordError, toError } from './errors';
 export { PartitionKeys, encodeKey, actorRef, dedupMember, namespaceMetaKey } from './keys';
 export { registerScripts, type RedisClient } from './scripts';
 export { LeaseStore, type Lease, type AcquireResult } from './lease';

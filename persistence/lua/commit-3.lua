@@ -19,6 +19,8 @@
   ARGV[6] outbox / dead-letter streams: approximate MAXLEN (the mail stream is
           not capped: the relay trims what it has delivered)
   ARGV[7] reply list TTL (ms)
+  ARGV[8] "1": refuse the commit if an actor of a group is stopped (the caller
+          did not read the stopped set before applying); "0": it did
   then five sections, each a count followed by its items:
     G groups, each: actorRef, expectedSeq, ttlMs, n, <n journal entries>,
                     hasSnapshot, [snapshotSeq, version, snapshotJson, timersJson]
@@ -38,6 +40,7 @@
     { -1, actualLeaseValue }     lease lost (expired or taken over): nothing written
     { -2, groupIndex, actualSeq } a journal is not at the expected seq: nothing written
     { -3, member }               an event id was already applied: nothing written
+    { -4, actorRef }             ARGV[8] = "1" and that actor is stopped: nothing written
 ]]
 local rcall = redis.call
 local leaseValue = rcall("GET", KEYS[1])
@@ -48,7 +51,9 @@ end
 local prefix = ARGV[2]
 local now = ARGV[3]
 local maxLen = ARGV[6]
-local i = 8
+local checkStopped = ARGV[8] == "1"
+local stoppedKey = prefix .. "stopped"
+local i = 9
 
 -- Parse and check the groups.
 local groupCount = tonumber(ARGV[i]); i = i + 1
@@ -64,6 +69,9 @@ for g = 1, groupCount do
   local actual = rcall("LLEN", journalKey)
   if actual ~= expected then
     return { -2, g - 1, actual }
+  end
+  if checkStopped and rcall("HEXISTS", stoppedKey, ref) == 1 then
+    return { -4, ref }
   end
   local snap = nil
   if ARGV[i] == "1" then
