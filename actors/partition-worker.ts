@@ -221,7 +221,7 @@ export class PartitionWorker {
           this.paused = await this.deps.partitionState.isPaused(this.deps.keys);
           await this.relayMail();
           // A previous owner's jobs left in the active list come before anything new: take them now.
-          if (!this.paused && (await this.deps.consumer.othersActive(0))) await this.handleLeftovers(got.lease);
+          if (!this.paused && (await this.othersActive(0))) await this.handleLeftovers(got.lease);
           continue;
         }
         if (this.paused) {
@@ -241,7 +241,7 @@ export class PartitionWorker {
           this.fetching = false;
         }
         if (jobs.length > 0 && !this.closing) await this.handle(jobs, lease);
-        else if (!this.closing && (await this.deps.consumer.othersActive(this.holds.size))) await this.handleLeftovers(lease);
+        else if (!this.closing && (await this.othersActive(this.holds.size))) await this.handleLeftovers(lease);
         else if (this.relayPending) await this.relayMail();
         else if (!block) await sleep(Math.max(1, Math.min(50, this.nextRetryAt() - this.deps.now())));
         this.supervisor.prune();
@@ -332,7 +332,7 @@ export class PartitionWorker {
    */
   private async handle(jobs: MailboxJob[], lease: Lease, fresh = true): Promise<void> {
     if (lease !== this.lease) throw new LeaseLostError(this.partition, lease.value, '(lost while fetching)');
-    let check: Promise<boolean> | undefined = fresh ? this.deps.consumer.othersActive(jobs.length + this.holds.size) : undefined;
+    let check: Promise<boolean> | undefined = fresh ? this.othersActive(jobs.length + this.holds.size) : undefined;
     // Fresh jobs in a healthy partition are applied unchecked (see `process`); leftovers never are.
     let unchecked = fresh && this.checkedBatchesOwed === 0 && this.parked.size === 0;
     if (this.checkedBatchesOwed > 0) this.checkedBatchesOwed--;
@@ -355,6 +355,7 @@ export class PartitionWorker {
 
   /** Every job in the active list that this worker does not hold, oldest first (see `othersActive`). */
   private async handleLeftovers(lease: Lease): Promise<void> {
+    await this.pendingAck;
     const jobs = await this.deps.consumer.leftovers(new Set([...this.holds.keys()].map((j) => j.id)));
     if (jobs.length > 0) await this.handle(jobs, lease, false);
   }
@@ -405,8 +406,20 @@ export class PartitionWorker {
   private async settle(jobs: MailboxJob[]): Promise<void> {
     const done = jobs.filter((j) => (this.holds.get(j)?.open ?? 0) === 0);
     for (const j of done) this.holds.delete(j);
-    await this.deps.consumer.ack(done);
+    // The acknowledgement (never rejects) goes on while the loop fetches the next jobs: their
+    // events are committed already. What counts or lists the active list waits for it (`acked`).
+    const previous = this.pendingAck;
+    this.pendingAck = Promise.all([previous, this.deps.consumer.ack(done)]).then(() => undefined);
     if (this.relayPending) await this.relayMail();
+  }
+
+  /** Acknowledgements in flight (see `settle`). */
+  private pendingAck: Promise<void> = Promise.resolve();
+
+  /** Whether others' jobs sit in the active list, once this worker's acknowledgements landed. */
+  private async othersActive(mine: number): Promise<boolean> {
+    await this.pendingAck;
+    return this.deps.consumer.othersActive(mine);
   }
 
   /**
@@ -740,8 +753,12 @@ export class PartitionWorker {
     this.closing = true;
     clearInterval(this.renewTimer);
     // A blocked fetch holds nothing: interrupt it. A step in hand is finished first.
-    if (this.fetching) await this.deps.consumer.close();
+    if (this.fetching) {
+      await this.pendingAck;
+      await this.deps.consumer.close();
+    }
     await this.loop;
+    await this.pendingAck;
     await this.deps.consumer.close();
     const lease = this.lease;
     this.lease = undefined;
