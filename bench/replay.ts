@@ -9,6 +9,8 @@
  *
  *   npm run bench:replay [-- --tail N --keys N --json]
  */
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Redis } from 'ioredis';
 import { createActorSystem, defineActor } from '../index';
 import { accountMachine } from '../apps/bank/account-machine';
@@ -26,6 +28,17 @@ export interface ReplayFigures {
   coldKeyEvents: number;
   coldRecoveryMs: number;
   coldKeysPerSec: number;
+  /** Heap growth per live actor once the cold keys are all in memory (bank account actors, after a full GC). */
+  bytesPerLiveActor: number;
+}
+
+/** Heap in use after a full garbage collection. */
+function heapAfterGc(): number {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
 }
 
 const LIMITS = { dedupRetainMs: 3_600_000, dedupMaxEntries: 2_000_000, streamMaxLen: 1_000, replyTtlMs: 1_000 };
@@ -100,12 +113,16 @@ export async function runReplayBench(redisUrl: string, opts: { tail?: number; ke
 
     log('recovering the cold partition with a fresh worker...');
     const system = await createActorSystem({ redis: redisUrl, namespace: ns, partitions: 1, actors: [account], maxLiveActors: coldKeys * 2 });
+    await system.send('account', 'warm-up', { type: 'deposit', amount: 1 });
+    await system.drain({ timeoutMs: 60_000 });
+    const heapBefore = heapAfterGc();
     const t0 = performance.now();
     const sent: Promise<unknown>[] = [];
     for (let j = 0; j < coldKeys; j++) sent.push(system.send('account', `cold-${j}`, { type: 'deposit', amount: 1 }));
     await Promise.all(sent);
     await system.drain({ timeoutMs: 600_000 });
     const coldRecoveryMs = performance.now() - t0;
+    const bytesPerLiveActor = Math.round((heapAfterGc() - heapBefore) / coldKeys);
     const probe = await system.get('account', `cold-${coldKeys - 1}`);
     if (probe?.seq !== 31 || probe.context.balance !== 31) throw new Error(`cold key recovered wrong: ${JSON.stringify(probe)}`);
     await system.close();
@@ -119,6 +136,7 @@ export async function runReplayBench(redisUrl: string, opts: { tail?: number; ke
       coldKeyEvents: 30,
       coldRecoveryMs: Math.round(coldRecoveryMs),
       coldKeysPerSec: Math.round(coldKeys / (coldRecoveryMs / 1000)),
+      bytesPerLiveActor,
     };
   } finally {
     await clean(client, ns);
@@ -141,6 +159,7 @@ if (require.main === module) {
           [
             `rehydrate one key, ${f.tailEvents}-entry tail: load ${f.tailLoadMs} ms + replay ${f.tailReplayMs} ms = ${f.rehydrateEventsPerSec} events/s`,
             `recover a partition of ${f.coldKeys} cold keys (snapshot + 10-entry tail each) and apply one event to each: ${f.coldRecoveryMs} ms = ${f.coldKeysPerSec} keys/s`,
+            `memory: ${f.bytesPerLiveActor} bytes of heap per live actor (the ${f.coldKeys} bank accounts in memory, after a full GC)`,
           ].join('\n') + '\n',
         );
       }
