@@ -1,17 +1,19 @@
 /**
- * What `npm start` runs. Until the ride-matching service exists: the bank
- * example (apps/bank/example.ts), a short end-to-end run of keyflow.
+ * What `npm start` runs: the ride-matching service (apps/ride-matching) with
+ * its simulator, on the private Redis that scripts/start.mjs provides.
  *
- *   npm start                                  (a private Redis, default workload)
- *   npm start -- apps/main.ts --accounts 4 --events 500 --rate 100
- *   REDIS_URL=redis://127.0.0.1:6379 npx tsx apps/main.ts --help
+ *   npm start                                   the service + simulator; prints the URL of the live page
+ *   npm start -- --help                         its options (port, workers, timeouts, simulator, …)
+ *   npm start -- --no-simulator --port 8080     serve only
+ *   npm start -- bank [--accounts 4 …]          the bank example (apps/bank) instead
  */
 import { parseBankArgs, runBankExample, USAGE, UsageError } from './bank/example';
+import { runService } from './ride-matching/cli';
 
-async function main(): Promise<number> {
+async function runBank(argv: string[]): Promise<number> {
   let opts;
   try {
-    opts = parseBankArgs(process.argv.slice(2));
+    opts = parseBankArgs(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`${err.message}\n\n${USAGE}\n`);
@@ -21,7 +23,6 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-
   // SIGINT/SIGTERM: the example closes the actor system (system.close()) and resolves; a second signal exits at once.
   const controller = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -33,7 +34,8 @@ async function main(): Promise<number> {
   return runBankExample({ ...opts, signal: controller.signal });
 }
 
-main().then(
+const argv = process.argv.slice(2);
+(argv[0] === 'bank' ? runBank(argv.slice(1)) : runService(argv)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

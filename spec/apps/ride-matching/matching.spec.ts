@@ -10,9 +10,9 @@ import { ride, type RideContext } from '../../../apps/ride-matching/ride-machine
 import { appKeys, Dispatcher } from '../../../apps/ride-matching/dispatcher';
 import { redisUrl } from '../../helpers/redis';
 import { systems } from '../../helpers/system';
+import { sleep, until } from './service-kit';
 
 const sys = systems();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const CENTER = { lat: 52.52, lng: 13.405 };
 /** A point `km` east of the center (1° of longitude ≈ 67.8 km at this latitude). */
@@ -37,16 +37,6 @@ describe('ride matching: actors + dispatcher', () => {
     dispatcher.start();
     dispatchers.push(dispatcher);
     return { system, dispatcher };
-  }
-
-  async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await read();
-      if (ok(v)) return v;
-      if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms; last ${JSON.stringify(v)}`);
-      await sleep(25);
-    }
   }
 
   const rideState = (system: ActorSystem, id: string) => system.get('ride', id);
@@ -77,7 +67,7 @@ describe('ride matching: actors + dispatcher', () => {
     expect(dispatcher.stats).toMatchObject({ requested: 1, matched: 1, completed: 1, offers: 1 });
     expect(dispatcher.rides.size).toBe(0);
     // The geo index holds available drivers only, and 'near' is back in it.
-    const indexed = await redis.zrange(appKeys(system.namespace).driversGeo, 0, -1);
+    const indexed = await until('index written', () => redis.zrange(appKeys(system.namespace).driversGeo, '0', '-1'), (ids) => ids.length === 3);
     expect(indexed.sort()).toEqual(['away', 'far', 'near']);
   });
 
