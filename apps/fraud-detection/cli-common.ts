@@ -51,7 +51,11 @@ export function shutdownSignal(): AbortSignal {
  * action 1 with its message (no stack for errors that have a `code`).
  */
 export function runProgram(program: Command, argv = process.argv): void {
-  program.exitOverride();
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  override(program);
   program.parseAsync(argv).then(
     () => process.exit(process.exitCode ?? 0),
     (err: unknown) => {

@@ -11,6 +11,6 @@ export { runInput, type InputRunOptions } from './run';
 export { runStream, type StreamRunOptions } from './run-stream';
 export { StreamConsumer, type StreamConsumerOptions } from './stream-input';
 export { FraudMetrics } from './metrics';
-export { formatSummary, type RunSummary } from './report';
+export { formatSummary, table, type RunSummary } from './report';
 export { welfordAdd, welfordStddev, emptyWelford, type Welford } from './welford';
 export { distanceKm } from './geo';

@@ -24,7 +24,7 @@ export class FraudMetrics {
   private server: Server | undefined;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'fraud_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'fraud_' });
   }
 
   /** Serve /metrics; resolves with the port listened on. */

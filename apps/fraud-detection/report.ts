@@ -7,6 +7,9 @@ import { SingleBar } from 'cli-progress';
 import { RULES } from './rules';
 import type { OutputCounts } from './follower';
 
+/** Where operator output goes: stderr, or any writable (a terminal gets a progress bar). */
+export type LogStream = NodeJS.WritableStream & { isTTY?: boolean };
+
 export interface ProgressSnapshot {
   /** Input consumed so far, in the unit of `total` (bytes of a file). */
   done: number;
@@ -23,7 +26,7 @@ export interface Progress {
 const num = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** A progress display on `stream` (stderr): a bar on a terminal, a line every `everyMs` otherwise; `quiet`: nothing. */
-export function createProgress(opts: { total?: number; stream?: NodeJS.WriteStream; quiet?: boolean; everyMs?: number }): Progress {
+export function createProgress(opts: { total?: number; stream?: LogStream; quiet?: boolean; everyMs?: number }): Progress {
   const stream = opts.stream ?? process.stderr;
   const started = Date.now();
   const rate = (tx: number) => num(tx / Math.max(0.001, (Date.now() - started) / 1000));

@@ -2,14 +2,15 @@
  * The long-lived worker: transactions from a Redis stream (consumer group),
  * alerts to the outputs stream and, when given, to the alerts file; metrics
  * for Prometheus. Runs until the signal aborts, then stops reading, lets what
- * was submitted commit, and returns the summary.
+ * was submitted commit, writes the alerts file in its canonical order, and
+ * returns the summary.
  */
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import { AlertFile } from './alerts-file';
 import type { FraudDetector } from './detector';
 import type { FraudMetrics } from './metrics';
-import type { RunSummary } from './report';
+import type { LogStream, RunSummary } from './report';
 import { StreamConsumer, type StreamConsumerOptions } from './stream-input';
 import { RunTally } from './tally';
 
@@ -21,7 +22,7 @@ export interface StreamRunOptions {
   output?: string;
   metrics?: FraudMetrics;
   signal: AbortSignal;
-  log?: NodeJS.WriteStream;
+  log?: LogStream;
   /** A status line this often (ms); 0: none. @default 10000 */
   statusEveryMs?: number;
   /** Called once the group exists and reading starts. */
@@ -64,6 +65,7 @@ export async function runStream(opts: StreamRunOptions): Promise<RunSummary> {
       }
     }
     const elapsedMs = await tally.settle(60_000);
+    await file?.finish();
     return tally.summary(`stream ${opts.consumer.stream} (group ${consumer.group})`, elapsedMs, opts.output, false);
   } finally {
     await tally.follower.stop().catch(() => {});

@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { AlertFile } from './alerts-file';
 import { DEFAULT_BATCH, type FraudDetector } from './detector';
 import type { FraudMetrics } from './metrics';
-import { createProgress, type RunSummary } from './report';
+import { createProgress, type LogStream, type RunSummary } from './report';
 import { RunTally } from './tally';
 import { InvalidTransactionError, parseTransactionLine, type Transaction } from './transaction';
 
@@ -39,7 +39,7 @@ export interface InputRunOptions {
   /** No progress display, no bad-line lines on stderr. */
   quiet?: boolean;
   /** Where progress and bad lines go. @default process.stderr */
-  log?: NodeJS.WriteStream;
+  log?: LogStream;
   metrics?: FraudMetrics;
   /** Aborting stops reading; what was submitted is still drained and written. */
   signal?: AbortSignal;

@@ -4,6 +4,8 @@
  * and the outputs of a detector once everything submitted is committed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { createFraudDetector, type FraudDetector, type FraudDetectorOptions, type FraudOutput, type Transaction } from '../../../apps/fraud-detection';
 import { cleanupNamespace, redisUrl, uniqueNamespace } from '../../helpers/redis';
@@ -28,6 +30,18 @@ let txCounter = 0;
 export function tx(accountId: string, at: number, over: Partial<Transaction> = {}): Transaction {
   txCounter++;
   return { id: `t${txCounter}`, accountId, amount: 20, currency: 'EUR', ts: T0 + at, ...PLACES.paris, merchant: 'cafe-1', ...over };
+}
+
+/** A temporary directory for the describe block: `dir()` inside tests; removed afterwards. */
+export function tempDir(prefix: string): () => string {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(join(os.tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  return () => dir;
 }
 
 /** Detectors on fresh namespaces, closed and deleted after each test. */
