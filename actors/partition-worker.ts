@@ -1,5 +1,5 @@
 import type { Envelope, MailboxJob, PartitionConsumer, Producer } from '../mailbox';
-import { partitionOf } from '../mailbox';
+import { decodeJobData, partitionOf } from '../mailbox';
 import {
   actorRef,
   CorruptRecordError,
@@ -109,9 +109,9 @@ const CHECKED_BATCHES_AFTER_REFUSAL = 50;
 
 /** Malformed job data (not written by keyflow): reported and acknowledged, never applied. */
 function envelopesOf(job: MailboxJob): Envelope[] | undefined {
-  const d = job.data as unknown as { v?: unknown; events?: unknown };
-  if (!d || d.v !== 1 || !Array.isArray(d.events)) return undefined;
-  return (d.events as Envelope[]).filter(
+  const envs = decodeJobData(job.data);
+  if (!envs) return undefined;
+  return envs.filter(
     (e) => e && typeof e.id === 'string' && typeof e.type === 'string' && typeof e.key === 'string' && typeof e.event === 'object' && e.event !== null,
   );
 }

@@ -1,4 +1,4 @@
-import type { Envelope } from '../mailbox';
+import { encodeEnvelope, type Envelope } from '../mailbox';
 import { dedupMember, toError, type ActorCommit, type JournalEntry, type JsonObject, type OutboxKind, type StepCommit } from '../persistence';
 import { applyTimerOps, timerEventId } from './timers';
 import { derivedId } from './ids';
@@ -96,7 +96,7 @@ export class StepBuilder {
     group.entries.push(env.timer ? { seq, id: env.id, ts: env.ts, event, timer: env.timer.id } : { seq, id: env.id, ts: env.ts, event });
     this.dedup.push(dedupMember(actor.ref, env.id));
     for (const body of outputs) this.outbox.push({ kind: 'out', body });
-    for (const m of mail) this.outbox.push({ kind: 'mail', body: JSON.stringify(m) });
+    for (const m of mail) this.outbox.push({ kind: 'mail', body: encodeEnvelope(m) });
     for (const body of armed) this.outbox.push({ kind: 'timer', body });
     if (mail.length > 0 || armed.length > 0) this.hasMail = true;
     if (reply !== undefined) this.replies.push({ askId: env.ask!, body: reply });

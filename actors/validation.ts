@@ -1,4 +1,4 @@
-import type { Envelope, JsonObject } from '../mailbox';
+import { EVENT_JSON, type Envelope, type JsonObject, type WireEnvelope } from '../mailbox';
 import { eventId } from './ids';
 import { EventTooLargeError, InvalidEventError, InvalidKeyError, UnknownActorTypeError } from './errors';
 
@@ -21,9 +21,11 @@ export interface ValidationLimits {
 
 /**
  * Check one send and build its envelope; throws a typed error naming what is
- * wrong. Nothing is written before every item of a call passed.
+ * wrong. Nothing is written before every item of a call passed. The envelope
+ * keeps the event's JSON text (`EVENT_JSON`): that is what goes on the wire,
+ * so later changes to the caller's object do not.
  */
-export function toEnvelope(input: SendInput, limits: ValidationLimits, now: number): Envelope {
+export function toEnvelope(input: SendInput, limits: ValidationLimits, now: number): WireEnvelope {
   const { type, key, event, id, ts } = input;
   if (typeof type !== 'string' || !limits.knownTypes.has(type)) throw new UnknownActorTypeError(type, [...limits.knownTypes]);
   if (typeof key !== 'string') throw new InvalidKeyError(key, `expected a string, received ${key === null ? 'null' : typeof key}`);
@@ -53,10 +55,12 @@ export function toEnvelope(input: SendInput, limits: ValidationLimits, now: numb
   } catch (err) {
     throw new InvalidEventError(`not JSON-serializable: ${(err as Error).message}`);
   }
-  const roundTrip = JSON.parse(json) as JsonObject;
-  const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > limits.maxEventBytes) throw new EventTooLargeError(bytes, limits.maxEventBytes);
-  return { id: id ?? eventId(now), ts: ts ?? now, type, key, event: roundTrip };
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: short events need no byte count.
+  if (json.length * 3 > limits.maxEventBytes) {
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > limits.maxEventBytes) throw new EventTooLargeError(bytes, limits.maxEventBytes);
+  }
+  return { id: id ?? eventId(now), ts: ts ?? now, type, key, event: ev, [EVENT_JSON]: json };
 }
 
 /** The event as the machine sees it: the sent object plus `id` and `ts`, unless the sender set them. */

@@ -36,9 +36,9 @@ const wrap = (proto: any, name: string, label: string, extra?: (args: any[], res
 wrap(PartitionConsumer?.prototype, 'next', 'next() ms (incl. block)', (_a, jobs) => {
   if (jobs.length) {
     rec('jobs/batch', jobs.length);
-    rec('events/batch', jobs.reduce((s: number, j: any) => s + j.data.events.length, 0));
+    rec('events/batch', jobs.reduce((s: number, j: any) => s + (mailboxModule as any).eventCount(j.data), 0));
     const now = Date.now();
-    for (const j of jobs) for (const e of j.data.events) rec('send->fetched ms', now - e.ts);
+    for (const j of jobs) for (const e of (mailboxModule as any).decodeJobData(j.data) ?? []) rec('send->fetched ms', now - e.ts);
   }
 });
 wrap(PartitionConsumer?.prototype, 'ack', 'ack ms');

@@ -1,7 +1,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis, Cluster } from 'ioredis';
 import { v4 as uuidv4 } from 'uuid';
-import { QUEUE_NAME, type MailboxJobData } from './envelope';
+import { QUEUE_NAME, eventCount, type MailboxJobData } from './envelope';
 
 export type MailboxJob = Job<MailboxJobData>;
 
@@ -54,7 +54,7 @@ export class PartitionConsumer {
     if (this.closed) return [];
     const first = await this.worker.getNextJob(this.token, { block: opts.block ?? true });
     const jobs: MailboxJob[] = first ? [first] : [];
-    let events = first?.data.events?.length ?? 0;
+    let events = eventCount(first?.data);
     // Take what else waits in bursts of concurrent fetches (one round trip each): the burst
     // follows the backlog seen last time, doubling while bursts come back full.
     let burst = Math.max(1, Math.min(this.lastBurst, maxJobs - jobs.length));
@@ -63,7 +63,7 @@ export class PartitionConsumer {
         (j): j is MailboxJob => j !== undefined,
       );
       jobs.push(...taken);
-      for (const j of taken) events += j.data.events?.length ?? 1;
+      for (const j of taken) events += Math.max(1, eventCount(j.data));
       if (taken.length < burst) break;
       burst = Math.min(burst * 2, 64, maxJobs - jobs.length);
       if (burst <= 0) break;

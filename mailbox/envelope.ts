@@ -21,10 +21,59 @@ export interface Envelope {
   timer?: { id: string; token: number };
 }
 
-/** The data of one BullMQ job: the envelopes of one partition, in send order. */
-export interface MailboxJobData {
-  v: 1;
-  events: Envelope[];
+/**
+ * Where `toEnvelope` keeps the event's JSON text, made once when the send was
+ * validated: the wire form is built from it, so the event is neither copied
+ * nor serialized again (and a caller mutating its object after `send` changes
+ * nothing). A symbol key: `JSON.stringify` skips it.
+ */
+export const EVENT_JSON: unique symbol = Symbol('keyflow.eventJson');
+
+/** An envelope that may carry its event's JSON text. */
+export type WireEnvelope = Envelope & { [EVENT_JSON]?: string };
+
+/**
+ * The data of one BullMQ job: the envelopes of one partition, in send order.
+ * Version 2 (written now) carries them as one JSON array text, `n` of them:
+ * built from each event's JSON text without walking the objects again, and
+ * parsed once by the consumer. Version 1 (an array of objects) is still read.
+ */
+export type MailboxJobData = { v: 1; events: Envelope[] } | { v: 2; n: number; events: string };
+
+/** The JSON text of an envelope (its wire form). */
+export function encodeEnvelope(env: WireEnvelope): string {
+  const event = env[EVENT_JSON] ?? JSON.stringify(env.event);
+  let s = `{"id":${JSON.stringify(env.id)},"ts":${JSON.stringify(env.ts)},"type":${JSON.stringify(env.type)},"key":${JSON.stringify(env.key)},"event":${event}`;
+  if (env.ask !== undefined) s += `,"ask":${JSON.stringify(env.ask)}`;
+  if (env.timer !== undefined) s += `,"timer":${JSON.stringify(env.timer)}`;
+  return `${s}}`;
+}
+
+/** Job data for envelopes already in wire form. */
+export function jobData(wire: string[]): MailboxJobData {
+  return { v: 2, n: wire.length, events: `[${wire.join(',')}]` };
+}
+
+/** How many events a job carries (without parsing them). */
+export function eventCount(data: MailboxJobData | undefined): number {
+  if (!data) return 0;
+  return data.v === 2 ? data.n : Array.isArray(data.events) ? data.events.length : 0;
+}
+
+/** The envelopes of a job, or undefined if its data is not keyflow's. */
+export function decodeJobData(data: unknown): Envelope[] | undefined {
+  const d = data as { v?: unknown; events?: unknown } | null | undefined;
+  if (!d) return undefined;
+  if (d.v === 1 && Array.isArray(d.events)) return d.events as Envelope[];
+  if (d.v === 2 && typeof d.events === 'string') {
+    try {
+      const parsed = JSON.parse(d.events) as unknown;
+      return Array.isArray(parsed) ? (parsed as Envelope[]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** Queue name of a partition inside its hash-tagged prefix. */

@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis, Cluster } from 'ioredis';
-import { QUEUE_NAME, type Envelope, type MailboxJobData } from './envelope';
+import { QUEUE_NAME, encodeEnvelope, jobData, type MailboxJobData, type WireEnvelope } from './envelope';
 
 export interface ProducerOptions {
   /** BullMQ prefix of a partition's queue (its hash tag). */
@@ -9,8 +9,9 @@ export interface ProducerOptions {
   maxEventsPerJob?: number;
 }
 
+/** One `enqueue` call waiting for its lane's next write: its envelopes in wire form. */
 interface Pending {
-  envelope: Envelope;
+  envelopes: string[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -59,7 +60,7 @@ export class Producer {
   }
 
   /** Resolves once Redis holds the envelopes, in order after everything sent before to this partition. */
-  enqueue(partition: number, envelopes: Envelope[]): Promise<void> {
+  enqueue(partition: number, envelopes: WireEnvelope[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('producer is closed'));
     if (envelopes.length === 0) return Promise.resolve();
     let lane = this.lanes.get(partition);
@@ -67,9 +68,8 @@ export class Producer {
       lane = { pending: [], flushing: false };
       this.lanes.set(partition, lane);
     }
-    const done = Promise.all(
-      envelopes.map((envelope) => new Promise<void>((resolve, reject) => lane!.pending.push({ envelope, resolve, reject }))),
-    ).then(() => undefined);
+    const wire = envelopes.map(encodeEnvelope);
+    const done = new Promise<void>((resolve, reject) => lane!.pending.push({ envelopes: wire, resolve, reject }));
     if (!lane.flushing) {
       lane.flushing = true;
       queueMicrotask(() => void this.flush(partition, lane!));
@@ -78,19 +78,19 @@ export class Producer {
   }
 
   /** A job delivered after `delayMs`, outside the lane's order (that is what a delay means). */
-  async enqueueDelayed(partition: number, envelope: Envelope, delayMs: number, jobId?: string): Promise<void> {
+  async enqueueDelayed(partition: number, envelope: WireEnvelope, delayMs: number, jobId?: string): Promise<void> {
     if (this.closed) throw new Error('producer is closed');
-    const data: MailboxJobData = { v: 1, events: [envelope] };
+    const data = jobData([encodeEnvelope(envelope)]);
     await this.queue(partition).add('events', data, { ...JOB_OPTIONS, delay: delayMs, jobId });
   }
 
   private async flush(partition: number, lane: Lane): Promise<void> {
     while (lane.pending.length > 0) {
       const batch = lane.pending.splice(0, lane.pending.length);
+      const all = batch.length === 1 ? batch[0]!.envelopes : batch.flatMap((p) => p.envelopes);
       const jobs: { name: string; data: MailboxJobData; opts: JobsOptions }[] = [];
-      for (let i = 0; i < batch.length; i += this.maxEventsPerJob) {
-        const events = batch.slice(i, i + this.maxEventsPerJob).map((p) => p.envelope);
-        jobs.push({ name: 'events', data: { v: 1, events }, opts: JOB_OPTIONS });
+      for (let i = 0; i < all.length; i += this.maxEventsPerJob) {
+        jobs.push({ name: 'events', data: jobData(all.slice(i, i + this.maxEventsPerJob)), opts: JOB_OPTIONS });
       }
       try {
         const q = this.queue(partition);
@@ -113,7 +113,7 @@ export class Producer {
   /** Events waiting or in flight in this process. */
   get pendingCount(): number {
     let n = 0;
-    for (const lane of this.lanes.values()) n += lane.pending.length + (lane.flushing ? 1 : 0);
+    for (const lane of this.lanes.values()) n += lane.pending.reduce((a, p) => a + p.envelopes.length, 0) + (lane.flushing ? 1 : 0);
     return n;
   }
 

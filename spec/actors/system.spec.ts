@@ -82,6 +82,20 @@ describe('actor system', () => {
     expect((await system.journal('account', 'alice')).map((e) => e.id).slice(0, 2)).toEqual(['dep-1', 'dep-2']);
   });
 
+  it('applies the event as it was when sent: changing the object afterwards changes nothing', async () => {
+    const system = await sys.create([account]);
+    const event = { type: 'deposit', amount: 10 };
+    const sending = system.send('account', 'm', event, { id: 'm-1' });
+    const items = [{ type: 'account', key: 'm', event: { type: 'deposit', amount: 5 }, id: 'm-2' }];
+    const sendingMany = system.sendMany(items);
+    event.amount = 1_000; // before the coalesced write has happened
+    items[0]!.event.amount = 1_000;
+    await Promise.all([sending, sendingMany]);
+    await system.drain();
+    expect((await system.get('account', 'm'))?.context.balance).toBe(15);
+    expect((await system.journal('account', 'm')).map((e) => e.event.amount)).toEqual([10, 5]);
+  });
+
   it('keeps idempotency ids per actor: the same id for two keys is two events', async () => {
     const system = await sys.create([account]);
     await system.send('account', 'a', { type: 'deposit', amount: 1 }, { id: 'same' });
