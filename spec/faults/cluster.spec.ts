@@ -1,42 +1,27 @@
 /**
- * Redis Cluster: a 3-master cluster on loopback ports (redis-server
- * --cluster-enabled yes + redis-cli --cluster create). Every key of a
+ * Redis Cluster: a private 3-master cluster on loopback ports
+ * (spec/helpers/cluster.ts startPrivateCluster). Every key of a
  * partition, BullMQ's included, shares one hash tag, so each script touches
  * one slot; the core invariants must hold across the cluster.
  */
 import { execFileSync } from 'node:child_process';
-import { Cluster } from 'ioredis';
 import { createActorSystem, type ActorSystem } from '../../index';
 import { account } from '../../apps/bank/account-machine';
-import { startRedisServer, type PrivateRedis } from '../../scripts/lib/redis-server.cjs';
+import { startPrivateCluster, type PrivateCluster } from '../helpers/cluster';
 import { collectOutputs } from '../helpers/system';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('Redis Cluster', () => {
-  const nodes: PrivateRedis[] = [];
+  let cluster: PrivateCluster | undefined;
   const open: ActorSystem[] = [];
 
   afterAll(async () => {
     await Promise.all(open.map((s) => s.close()));
-    await Promise.all(nodes.map((n) => n.stop()));
+    await cluster?.stop();
   });
 
   it('keeps order, exactly-once, outputs and mail across a 3-master cluster', async () => {
-    for (let i = 0; i < 3; i++) {
-      nodes.push(await startRedisServer({ name: 'test-cluster', appendonly: false, extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }));
-    }
-    execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'pipe' });
-    const startup = nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
-    const probe = new Cluster(startup);
-    for (let t = 0; ; t++) {
-      const info = await probe.cluster('INFO').catch(() => '');
-      if (String(info).includes('cluster_state:ok')) break;
-      if (t > 200) throw new Error(`cluster not ok: ${String(info)}`);
-      await sleep(50);
-    }
-    probe.disconnect();
-
+    cluster = await startPrivateCluster(3);
+    const { nodes, startup } = cluster;
     const redis = { cluster: startup };
     const worker = await createActorSystem({ redis, namespace: 'cl', partitions: 8, actors: [account], leaseTtlMs: 1_000 });
     open.push(worker);

@@ -22,34 +22,31 @@
  * its fetch (blocks of up to 1 s). Every partition is one trial.
  */
 import { Redis } from 'ioredis';
-import { createActorSystem, DrainTimeoutError, type ActorSystem } from '../../index';
 import { account } from '../../apps/bank/account-machine';
 import { partitionOf } from '../../mailbox';
 import { PartitionKeys } from '../../persistence';
-import { cleanupNamespace, redisUrl, uniqueNamespace } from '../helpers/redis';
+import { redisUrl, uniqueNamespace } from '../helpers/redis';
+import { systems } from '../helpers/system';
+import { sleep } from '../helpers/time';
+import { drainReport } from './fixtures/drain';
 
 const PARTITIONS = 4;
 const LEASE_TTL_MS = 1_000;
 const THIEF_TTL_MS = 2_500;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 describe('faults: lease taken over while the partition loop waits for jobs', () => {
   const ns = uniqueNamespace('lease-fetch');
-  const systems: ActorSystem[] = [];
+  const sys = systems(); // closed, and the namespace deleted, after the test
   let redis: Redis | undefined;
 
-  afterAll(async () => {
-    await Promise.all(systems.map((s) => s.close()));
+  afterAll(() => {
     redis?.disconnect();
-    await cleanupNamespace(redisUrl(), ns);
   });
 
   it('applies the event that arrived while the lease was gone once the partition is taken back, in order', async () => {
     redis = new Redis(redisUrl());
-    const worker = await createActorSystem({ redis: redisUrl(), namespace: ns, partitions: PARTITIONS, leaseTtlMs: LEASE_TTL_MS, actors: [account] });
-    systems.push(worker);
-    const producer = await createActorSystem({ redis: redisUrl(), namespace: ns, partitions: PARTITIONS, actors: [account], worker: false });
-    systems.push(producer);
+    const worker = await sys.create([account], { namespace: ns, partitions: PARTITIONS, leaseTtlMs: LEASE_TTL_MS });
+    const producer = await sys.create([account], { namespace: ns, partitions: PARTITIONS, worker: false });
 
     // One key per partition.
     const keyOf = new Map<number, string>();
@@ -100,19 +97,11 @@ describe('faults: lease taken over while the partition loop waits for jobs', () 
     }
     for (const [p, key] of keyOf) await producer.send('account', key, { type: 'deposit', amount: 1 }, { id: `after-${p}` });
 
-    let drained = true;
-    try {
-      await producer.drain({ timeoutMs: 8_000 });
-    } catch (err) {
-      if (!(err instanceof DrainTimeoutError)) throw err;
-      drained = false;
-    }
+    // drain(), and the jobs left in BullMQ's active lists (a stuck job is what keeps drain() waiting).
+    const { drained, active } = await drainReport(producer, redisUrl(), 8_000);
 
     const journals = new Map<number, string[]>();
     for (const [p, key] of keyOf) journals.set(p, (await producer.journal('account', key)).map((e) => e.id));
-    // Jobs left in BullMQ's active list (a stuck job is what keeps drain() waiting).
-    const active: number[] = [];
-    for (let p = 0; p < PARTITIONS; p++) active.push(await redis.llen(`${new PartitionKeys(ns, p).tag}:q:active`));
     const bad = [...journals].filter(([p, ids]) => ids.join() !== [`first-${p}`, `window-${p}`, `after-${p}`].join());
     process.stdout.write(
       `lease-lost-while-fetching: partitions=${PARTITIONS} drained=${drained} active-jobs-left=${active.join(',')} partitions-with-lost-or-misordered-events=${bad.length} ` +

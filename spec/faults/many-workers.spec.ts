@@ -19,14 +19,16 @@
  * Each test prints one summary line. On a failure the time-stamped worker
  * output and test steps go to a file in the temp dir (its path is printed).
  */
-import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createActorSystem, type ActorSystem } from '../../index';
 import { account } from '../../apps/bank/account-machine';
 import { partitionOf } from '../../mailbox';
+import { rng } from '../helpers/random';
 import { cleanupNamespace, redisUrl, uniqueNamespace } from '../helpers/redis';
-import { BankStream, drainReport, rng, sleep, Timeline, verifyModel, verifyOutputs, WorkerProc, type DrainReport, type LeaseEvent, type Verdict } from './fixtures/many-workers-kit';
+import { sleep } from '../helpers/time';
+import { expectExactlyOnce, verifyBank, verifyOutputs } from './fixtures/bank-model';
+import { BankStream } from './fixtures/bank-stream';
+import { drainReport, type DrainReport } from './fixtures/drain';
+import { startBankWorker, Timeline, type LeaseEvent, type WorkerProc } from './fixtures/worker-proc';
 
 const PARTITIONS = 8;
 /** Short for speed (shorter than the engine's default): takeovers happen within a test's budget. */
@@ -48,11 +50,7 @@ describe('faults: many worker processes', () => {
     for (const w of procs.splice(0)) if (w.alive) await w.kill9();
     await Promise.all(systems.splice(0).map((s) => s.close()));
     for (const ns of namespaces.splice(0)) await cleanupNamespace(redisUrl(), ns);
-    if (!passed) {
-      const file = join(tmpdir(), `keyflow-many-workers-${process.pid}-${Date.now()}.log`);
-      writeFileSync(file, timeline.lines.join('\n') + '\n');
-      process.stdout.write(`many-workers: timeline of the failed test in ${file}\n`);
-    }
+    if (!passed) timeline.save('many-workers');
   });
 
   async function producerFor(ns: string): Promise<ActorSystem> {
@@ -63,9 +61,8 @@ describe('faults: many worker processes', () => {
   }
 
   function startWorker(ns: string, name: string): WorkerProc {
-    const w = new WorkerProc(name, { REDIS_URL: redisUrl(), KEYFLOW_NS: ns, KEYFLOW_LEASE_TTL_MS: String(LEASE_TTL_MS), KEYFLOW_PARTITIONS: String(PARTITIONS) }, timeline);
+    const w = startBankWorker(name, { redisUrl: redisUrl(), namespace: ns, partitions: PARTITIONS, leaseTtlMs: LEASE_TTL_MS }, timeline);
     procs.push(w);
-    timeline.add('test', `spawned ${name} pid ${w.pid}`);
     return w;
   }
 
@@ -78,6 +75,17 @@ describe('faults: many worker processes', () => {
       if (Date.now() > deadline) throw new Error(`only partitions ${[...owned].join(',')} owned after ${timeoutMs} ms`);
       await sleep(20);
     }
+  }
+
+  /** Worker `a` takes every partition, then `b` starts beside it; `settleMs` later whatever a balancer would move has moved. */
+  async function twoWorkers(ns: string, settleMs: number): Promise<[WorkerProc, WorkerProc]> {
+    const a = startWorker(ns, 'a');
+    await a.started();
+    await allPartitionsOwned([a]);
+    const b = startWorker(ns, 'b');
+    await b.started();
+    await sleep(settleMs);
+    return [a, b];
   }
 
   /** Epochs are fencing tokens: per partition, every acquisition (by any worker) has a new, larger epoch, in time order. */
@@ -109,19 +117,6 @@ describe('faults: many worker processes', () => {
     timeline.add('test', `drain: ${JSON.stringify(d)}`);
     if (!d.drained) process.stdout.write(`many-workers: drain() timed out; jobs left per partition: waiting ${d.waiting.join(',')} active ${d.active.join(',')}\n`);
     return d;
-  }
-
-  function expectClean(v: Verdict): void {
-    expect(v.problems).toEqual([]);
-    expect({ lost: v.lost, duplicated: v.duplicated, unexpected: v.unexpected, misordered: v.misordered, gaps: v.gaps, mismatched: v.mismatched, replayMismatch: v.replayMismatch }).toEqual({
-      lost: 0,
-      duplicated: 0,
-      unexpected: 0,
-      misordered: 0,
-      gaps: 0,
-      mismatched: 0,
-      replayMismatch: 0,
-    });
   }
 
   it('3 workers, one kill -9ed every ~1.5 s and restarted: every accepted event applied once, in order', async () => {
@@ -178,10 +173,10 @@ describe('faults: many worker processes', () => {
     await Promise.all(slots.map((w) => w.started()));
     const drained = await drain(producer);
 
-    const v = await verifyModel(producer, stream);
+    const v = await verifyBank(producer, stream.accepted);
     const out = await verifyOutputs(producer, v.expectedOutputs, 3_000);
     const all = procs;
-    const acquisitions = all.reduce((n, w) => n + w.leaseEvents().filter((e) => e.kind === 'lease').length, 0);
+    const acquisitions = all.reduce((n, w) => n + w.acquisitions(), 0);
     const epochs = epochProblems(all);
     process.stdout.write(
       `many-workers kill-9: workers=3 events=${v.events} keys=${v.keys} duplicates-sent=${stream.duplicatesSent} kills=${kills} (owners ${ownerKills}, partitions taken away ${takenAway}) ` +
@@ -193,8 +188,7 @@ describe('faults: many worker processes', () => {
     expect(v.events).toBe(EVENTS);
     expect(kills).toBe(KILLS);
     expect(ownerKills).toBeGreaterThanOrEqual(1);
-    expectClean(v);
-    expect(out).toEqual({ outputs: v.expectedOutputs.size, missing: 0, duplicated: 0, unexpected: 0 });
+    expectExactlyOnce(v, out);
     expect(epochs).toEqual([]);
     expect(drained).toMatchObject({ drained: true });
     passed = true;
@@ -206,12 +200,7 @@ describe('faults: many worker processes', () => {
     const ns = uniqueNamespace('many-zombie');
     const producer = await producerFor(ns);
 
-    const a = startWorker(ns, 'a');
-    await a.started();
-    await allPartitionsOwned([a]);
-    const b = startWorker(ns, 'b');
-    await b.started();
-    await sleep(1_500); // whatever a balancer would move, it moves now
+    const [a, b] = await twoWorkers(ns, 1_500);
 
     const keys = Array.from({ length: KEYS }, (_, i) => `acct-${i}`);
     const stream = new BankStream(producer, { keys, seed: 7002, idPrefix: 'zv', chunk: 40, pauseMs: 50, maxEvents: 40_000, dupRate: 0.06 });
@@ -247,7 +236,7 @@ describe('faults: many worker processes', () => {
     timeline.add('test', 'stream stopped; draining');
     const drained = await drain(producer);
 
-    const v = await verifyModel(producer, stream);
+    const v = await verifyBank(producer, stream.accepted);
     const out = await verifyOutputs(producer, v.expectedOutputs, 3_000);
 
     // What the zombie said after it woke up. One leaseLost per partition: a commit refused after
@@ -284,8 +273,7 @@ describe('faults: many worker processes', () => {
     expect(seqBeforeCont).toBeGreaterThan(seqAtStop);
     // The zombie noticed, for every partition it held, that its lease is gone.
     expect([...lostParts].sort((x, y) => x - y)).toEqual(zombieParts);
-    expectClean(v);
-    expect(out).toEqual({ outputs: v.expectedOutputs.size, missing: 0, duplicated: 0, unexpected: 0 });
+    expectExactlyOnce(v, out);
     expect(epochs).toEqual([]);
     expect(drained).toMatchObject({ drained: true });
     passed = true;
@@ -294,12 +282,7 @@ describe('faults: many worker processes', () => {
   it('failover after kill -9 of the owner: a key of its partition commits again on the other worker within a bound', async () => {
     const ns = uniqueNamespace('many-failover');
     const producer = await producerFor(ns);
-    const a = startWorker(ns, 'a');
-    await a.started();
-    await allPartitionsOwned([a]);
-    const b = startWorker(ns, 'b');
-    await b.started();
-    await sleep(1_000);
+    const [a, b] = await twoWorkers(ns, 1_000);
 
     const probeKey = 'probe';
     const p = partitionOf('account', probeKey, PARTITIONS);
@@ -353,8 +336,8 @@ describe('faults: many worker processes', () => {
     await probeLoop;
     await background.stop();
     const drained = await drain(producer);
-    const v1 = await verifyModel(producer, probe);
-    const v2 = await verifyModel(producer, background);
+    const v1 = await verifyBank(producer, probe.accepted);
+    const v2 = await verifyBank(producer, background.accepted);
     process.stdout.write(
       `many-workers failover: lease-ttl-ms=${LEASE_TTL_MS} (test setting, shorter than the default) partition=${p} failover-ms=${failoverMs} ` +
         `lease-takeover-ms=${takeover ? takeover.at - tKill : 'none'} bound-ms=${bound} probe-events=${v1.events} events=${v2.events} ` +
@@ -367,8 +350,8 @@ describe('faults: many worker processes', () => {
     expect(takeover).toBeDefined();
     expect(failoverMs).toBeLessThan(bound);
     expect(probe.rejectedSends + background.rejectedSends).toBe(0);
-    expectClean(v1);
-    expectClean(v2);
+    expectExactlyOnce(v1);
+    expectExactlyOnce(v2);
     expect(drained).toMatchObject({ drained: true });
     passed = true;
   }, 60_000);

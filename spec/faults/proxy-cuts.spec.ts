@@ -10,11 +10,15 @@
  * Afterwards: every accepted event applied exactly once, in send order per
  * key; journals contiguous; state == model == replay; outputs exactly once.
  */
-import { createActorSystem, type ActorSystem } from '../../index';
 import { account } from '../../apps/bank/account-machine';
-import { cleanupNamespace, redisUrl, uniqueNamespace } from '../helpers/redis';
+import { rng } from '../helpers/random';
+import { redisUrl, uniqueNamespace } from '../helpers/redis';
+import { systems } from '../helpers/system';
+import { sleep } from '../helpers/time';
+import { expectExactlyOnce, printProblems, verdictFigures, verifyBank, verifyOutputs } from './fixtures/bank-model';
+import { KeyLanes, waitApplied } from './fixtures/bank-stream';
 import { ChaosProxy } from './fixtures/chaos-proxy';
-import { KeyLanes, rng, sleep, verifyBank, verifyOutputs, waitApplied } from './fixtures/bank-stream';
+import { drainOrError } from './fixtures/drain';
 
 const KEYS = 50;
 const PARTITIONS = 8;
@@ -47,13 +51,11 @@ function schedule(random: () => number): Fault[] {
 
 describe('faults: connections of the worker cut and stalled by a TCP proxy', () => {
   const ns = uniqueNamespace('proxy');
-  const systems: ActorSystem[] = [];
+  const sys = systems(); // closed, and the namespace deleted, after the test
   let proxy: ChaosProxy | undefined;
 
   afterAll(async () => {
-    await Promise.all(systems.map((s) => s.close()));
     await proxy?.close();
-    await cleanupNamespace(redisUrl(), ns);
   });
 
   it('applies every accepted event exactly once and in order across cuts and stalls', async () => {
@@ -62,10 +64,8 @@ describe('faults: connections of the worker cut and stalled by a TCP proxy', () 
     proxy = new ChaosProxy(ChaosProxy.targetOf(redisUrl()));
     const proxyUrl = await proxy.listen();
 
-    const producer = await createActorSystem({ redis: redisUrl(), namespace: ns, partitions: PARTITIONS, actors: [account], worker: false, closeTimeoutMs: 3_000 });
-    systems.push(producer);
-    const worker = await createActorSystem({ redis: proxyUrl, namespace: ns, partitions: PARTITIONS, actors: [account], leaseTtlMs: LEASE_TTL_MS, closeTimeoutMs: 3_000 });
-    systems.push(worker);
+    const producer = await sys.create([account], { namespace: ns, partitions: PARTITIONS, worker: false, closeTimeoutMs: 3_000 });
+    const worker = await sys.create([account], { redis: proxyUrl, namespace: ns, partitions: PARTITIONS, leaseTtlMs: LEASE_TTL_MS, closeTimeoutMs: 3_000 });
     const lost: string[] = [];
     let acquired = 0;
     let errors = 0;
@@ -103,12 +103,7 @@ describe('faults: connections of the worker cut and stalled by a TCP proxy', () 
     }
     await sleep(1_000);
     await lanes.stop(15_000);
-    let drainError: Error | undefined;
-    try {
-      await producer.drain({ timeoutMs: 15_000 });
-    } catch (err) {
-      drainError = err as Error;
-    }
+    const drainError = await drainOrError(producer, 15_000);
 
     const v = await verifyBank(producer, lanes.accepted);
     const out = await verifyOutputs(producer, v.expectedOutputs, 3_000);
@@ -120,26 +115,15 @@ describe('faults: connections of the worker cut and stalled by a TCP proxy', () 
     const recovered = resumeMs.filter((ms): ms is number => ms !== undefined);
     process.stdout.write(
       `proxy-cuts: events=${v.events} keys=${v.keys} faults=${injected} (cuts=${cuts} of ${cutConnections} connections, stalls=${stalls.length} of ${stalls.map((s) => s.ms).join('/')} ms, lease TTL ${LEASE_TTL_MS} ms) ` +
-        `lost=${v.lost} duplicated=${v.duplicated} unexpected=${v.unexpected} misordered=${v.misordered} gaps=${v.gaps} mismatched=${v.mismatched} replay-mismatch=${v.replayMismatch} ` +
-        `outputs=${out.outputs}/${v.expectedOutputs.size} outputs-missing=${out.missing} outputs-duplicated=${out.duplicated} outputs-unexpected=${out.unexpected} ` +
+        `${verdictFigures(v, out)} ` +
         `resume-ms=${resumeMs.map((ms) => ms ?? 'never').join('/')} (max ${recovered.length ? Math.max(...recovered) : '-'}) ` +
         `leases-lost=${lost.length} (renewal refused ${renewRefused}, commit refused ${fencedByRedis}) commits-fenced-on-the-wire=${proxy.fencedCommitReplies} lease-acquisitions=${acquired} worker-errors=${errors} ` +
         `total-ms=${Date.now() - t0}\n`,
     );
-    if (v.problems.length > 0 || drainError) process.stdout.write(`proxy-cuts problems:\n${[drainError?.message, ...v.problems].filter(Boolean).join('\n')}\n`);
+    printProblems('proxy-cuts', v, drainError);
 
     // Exactly once, in order, state == model == replay.
-    expect(v.problems).toEqual([]);
-    expect({ lost: v.lost, duplicated: v.duplicated, unexpected: v.unexpected, misordered: v.misordered, gaps: v.gaps, mismatched: v.mismatched, replayMismatch: v.replayMismatch }).toEqual({
-      lost: 0,
-      duplicated: 0,
-      unexpected: 0,
-      misordered: 0,
-      gaps: 0,
-      mismatched: 0,
-      replayMismatch: 0,
-    });
-    expect(out).toEqual({ outputs: v.expectedOutputs.size, missing: 0, duplicated: 0, unexpected: 0 });
+    expectExactlyOnce(v, out);
     // The worker recovered from every fault by itself, and nothing was left behind.
     expect(resumeMs).toHaveLength(FAULTS);
     expect(resumeMs.every((ms) => ms !== undefined)).toBe(true);

@@ -22,15 +22,15 @@
  * reply was lost, so a send in flight at the kill may be written twice; the
  * retry-with-the-same-id path is kept for the sends that do reject.
  */
-import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createActorSystem, type ActorSystem } from '../../index';
 import { account } from '../../apps/bank/account-machine';
 import { startPrivateRedis, uniqueNamespace, type PrivateRedisHandle } from '../helpers/redis';
-import { KeyLanes, sleep, startBankWorker, verifyBank, verifyOutputs, waitApplied, waitForLine } from './fixtures/bank-stream';
+import { sleep } from '../helpers/time';
+import { expectExactlyOnce, printProblems, verdictFigures, verifyBank, verifyOutputs } from './fixtures/bank-model';
+import { KeyLanes, waitApplied } from './fixtures/bank-stream';
+import { drainOrError } from './fixtures/drain';
+import { startBankWorker, Timeline, type WorkerProc } from './fixtures/worker-proc';
 
 const KEYS = 50;
 const PARTITIONS = 8;
@@ -52,38 +52,30 @@ async function appendfsyncAlways(url: string): Promise<void> {
 
 describe('faults: Redis killed with kill -9 and restarted (AOF replay)', () => {
   let redis: PrivateRedisHandle | undefined;
-  let worker: ChildProcess | undefined;
+  let worker: WorkerProc | undefined;
   const systems: ActorSystem[] = [];
-  const log: string[] = [];
-  /** Worker output and the test's own steps, time-stamped: written to a file when something fails. */
-  const timeline: string[] = [];
-
-  const timelineFile = join(tmpdir(), `keyflow-redis-restart-${process.pid}.log`);
-
+  /** Worker output and the test's own steps, time-stamped: saved to a file when something fails. */
+  const timeline = new Timeline();
   let passed = false;
 
   afterAll(async () => {
-    // On failure: the time-stamped worker output and test steps, for the diagnosis.
-    if (!passed) {
-      writeFileSync(timelineFile, timeline.join('\n') + '\n');
-      process.stdout.write(`redis-restart: timeline of the failed run in ${timelineFile}\n`);
-    }
-    worker?.kill('SIGKILL');
+    if (!passed) timeline.save('redis-restart');
+    if (worker?.alive) await worker.kill9();
     await Promise.all(systems.map((s) => s.close()));
     await redis?.stop();
   });
 
   it('loses and duplicates nothing, and the worker resumes by itself', async () => {
     const t0 = Date.now();
-    const mark = (what: string) => timeline.push(`${Date.now() - t0} test: ${what}`);
+    const mark = (what: string) => timeline.add('test', what);
     redis = await startPrivateRedis({ appendonly: true });
     await appendfsyncAlways(redis.url);
     const ns = uniqueNamespace('rrestart');
     const producer = await createActorSystem({ redis: redis.url, namespace: ns, partitions: PARTITIONS, actors: [account], worker: false, closeTimeoutMs: 2_000 });
     systems.push(producer);
-    worker = startBankWorker({ REDIS_URL: redis.url, KEYFLOW_NS: ns, KEYFLOW_LEASE_TTL_MS: String(LEASE_TTL_MS), KEYFLOW_PARTITIONS: String(PARTITIONS) }, log, timeline, t0);
-    const workerPid = worker.pid;
-    await waitForLine(log, 'ready', 0, 20_000);
+    const w = startBankWorker('worker', { redisUrl: redis.url, namespace: ns, partitions: PARTITIONS, leaseTtlMs: LEASE_TTL_MS }, timeline);
+    worker = w;
+    await w.ready(20_000);
 
     const keys = Array.from({ length: KEYS }, (_, i) => `acct-${i}`);
     const lanes = new KeyLanes(producer, { keys, seed: 20261121, idPrefix: 'ev', maxPerKey: 10_000, pauseMs: [40, 80] });
@@ -93,7 +85,7 @@ describe('faults: Redis killed with kill -9 and restarted (AOF replay)', () => {
     // producer connection (no reconnect backoff in the measurement), then polled.
     let probes = 0;
     const resumeMs: (number | undefined)[] = [];
-    const lastLogLine = () => log.length;
+    /** Per fault, how many lines the worker had printed when Redis answered again. */
     const logMarks: number[] = [];
     for (const outage of OUTAGES_MS) {
       await sleep(2_000);
@@ -104,7 +96,7 @@ describe('faults: Redis killed with kill -9 and restarted (AOF replay)', () => {
       const up = Date.now();
       mark('Redis answers PING again');
       await appendfsyncAlways(redis.url);
-      logMarks.push(lastLogLine());
+      logMarks.push(w.lines.length);
       const fresh = await createActorSystem({ redis: redis.url, namespace: ns, partitions: PARTITIONS, actors: [account], worker: false, closeTimeoutMs: 2_000 });
       systems.push(fresh);
       probes++;
@@ -118,47 +110,28 @@ describe('faults: Redis killed with kill -9 and restarted (AOF replay)', () => {
     await sleep(1_500);
     await lanes.stop(15_000);
     mark(`stream stopped: ${lanes.total} events accepted`);
-    let drainError: Error | undefined;
-    try {
-      await producer.drain({ timeoutMs: 15_000 });
-    } catch (err) {
-      drainError = err as Error;
-    }
+    const drainError = await drainOrError(producer, 15_000);
     mark(`drained: ${drainError?.message ?? 'ok'}`);
 
     const verifier = await createActorSystem({ redis: redis.url, namespace: ns, partitions: PARTITIONS, actors: [account], worker: false, closeTimeoutMs: 2_000 });
     systems.push(verifier);
     const v = await verifyBank(verifier, lanes.accepted);
     const out = await verifyOutputs(verifier, v.expectedOutputs, 3_000);
-    const workerAlive = worker.exitCode === null && worker.signalCode === null && worker.pid === workerPid;
-    const readyLines = log.filter((l) => l === 'ready').length;
-    const leasesAfterFaults = logMarks.map((mark, i) => log.slice(mark, logMarks[i + 1] ?? log.length).filter((l) => l.startsWith('lease ')).length);
-    const workerErrors = log.filter((l) => l.startsWith('stderr:')).length;
+    const workerAlive = w.child.exitCode === null && w.child.signalCode === null;
+    const readyLines = w.lines.filter((l) => l.text === 'ready').length;
+    const leasesAfterFaults = logMarks.map((from, i) => w.lines.slice(from, logMarks[i + 1] ?? w.lines.length).filter((l) => l.text.startsWith('lease ')).length);
+    const workerErrors = w.errors().length + w.stderr().length;
     const resumed = resumeMs.map((ms) => (ms === undefined ? 'never' : String(ms)));
     process.stdout.write(
       `redis-restart: events=${v.events} keys=${v.keys} faults=${OUTAGES_MS.length} (kill -9 of Redis, down ${OUTAGES_MS.join('/')} ms) ` +
-        `rejected-sends=${lanes.rejectedSends} lost=${v.lost} duplicated=${v.duplicated} unexpected=${v.unexpected} misordered=${v.misordered} ` +
-        `gaps=${v.gaps} mismatched=${v.mismatched} replay-mismatch=${v.replayMismatch} outputs=${out.outputs}/${v.expectedOutputs.size} ` +
-        `outputs-missing=${out.missing} outputs-duplicated=${out.duplicated} outputs-unexpected=${out.unexpected} resume-ms=${resumed.join('/')} ` +
+        `rejected-sends=${lanes.rejectedSends} ${verdictFigures(v, out)} resume-ms=${resumed.join('/')} ` +
         `worker-same-process=${workerAlive} lease-acquisitions-after-faults=${leasesAfterFaults.join('/')} worker-error-lines=${workerErrors} ` +
         `total-ms=${Date.now() - t0}\n`,
     );
-    if (v.problems.length > 0 || drainError) {
-      process.stdout.write(`redis-restart problems:\n${[drainError?.message, ...v.problems].filter(Boolean).join('\n')}\n`);
-    }
+    printProblems('redis-restart', v, drainError);
 
     // Exactly once, in order, state == model == replay.
-    expect(v.problems).toEqual([]);
-    expect({ lost: v.lost, duplicated: v.duplicated, unexpected: v.unexpected, misordered: v.misordered, gaps: v.gaps, mismatched: v.mismatched, replayMismatch: v.replayMismatch }).toEqual({
-      lost: 0,
-      duplicated: 0,
-      unexpected: 0,
-      misordered: 0,
-      gaps: 0,
-      mismatched: 0,
-      replayMismatch: 0,
-    });
-    expect(out).toEqual({ outputs: v.expectedOutputs.size, missing: 0, duplicated: 0, unexpected: 0 });
+    expectExactlyOnce(v, out);
     // The same worker process went on by itself after each restart, and nothing was left behind.
     expect(resumeMs.every((ms) => ms !== undefined)).toBe(true);
     expect(drainError).toBeUndefined();
