@@ -54,7 +54,7 @@ const q = (a: number[], p: number) => { const s = [...a].sort((x, y) => x - y); 
   (async () => { for await (const o of client.outputs({ from: 'start' })) { got++; lat.push(performance.now() - (o.event as unknown as CountedOutput).t); } })().catch(() => {});
   const h = monitorEventLoopDelay({ resolution: 1 }); h.enable();
   const total = rate * secs, t0 = performance.now() + 10; let i = 0; const c0 = process.cpuUsage();
-  await new Promise<void>((res) => { const tick = () => { const now = performance.now(); while (i < total && t0 + i * 1000 / rate <= now) { const k = `k${(i * 7919) % 10000}`; void client.send(BENCH_TYPE, k, { type: 'inc', ph: 0, j: 0, t: performance.now() }); i++; } if (i >= total) return res(); setTimeout(tick, Math.max(0, t0 + i * 1000 / rate - performance.now())); }; setTimeout(tick, 10); });
+  await new Promise<void>((res) => { const tick = () => { const now = performance.now(); while (i < total && t0 + i * 1000 / rate <= now) { const k = `k${(i * 7919) % 10000}`; const ts0 = performance.now(); void client.send(BENCH_TYPE, k, { type: "inc", ph: 0, j: 0, t: ts0 }).then(() => rec("send resolved ms", performance.now() - ts0)); i++; } if (i >= total) return res(); setTimeout(tick, Math.max(0, t0 + i * 1000 / rate - performance.now())); }; setTimeout(tick, 10); });
   while (got < total) await new Promise((r) => setTimeout(r, 5));
   const wall = performance.now() - t0; const cpu = process.cpuUsage(c0);
   h.disable();
