@@ -6,7 +6,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { Command } from 'commander';
-import { generate, GENERATOR_DEFAULTS, type GeneratedData } from './generator';
+import { generate, GENERATOR_DEFAULTS, type GeneratedData, type GeneratorOptions } from './generator';
 import { intArg, numberArg, runProgram, userPath } from './cli-common';
 import { table } from './report';
 
@@ -51,16 +51,18 @@ const program = new Command()
   .option('--days <n>', 'days covered', intArg(1, 3650), GENERATOR_DEFAULTS.days)
   .option('--fraud-rate <p>', 'share of accounts with a fraud incident', numberArg(0, 1), GENERATOR_DEFAULTS.fraudRate)
   .option('--late-rate <p>', 'share of normal transactions delivered 6–48 h late', numberArg(0, 1), GENERATOR_DEFAULTS.lateRate)
+  .option('--online-abroad-rate <p>', 'share of normal purchases from online shops registered abroad', numberArg(0, 1), GENERATOR_DEFAULTS.onlineAbroadRate)
   .option('--out <file>', 'transactions file', 'tx.ndjson')
   .option('--labels <file>', 'labels file (incidents)', 'labels.ndjson')
-  .action(async (opts: { accounts: number; tx: number; seed: number; days: number; fraudRate: number; lateRate: number; out: string; labels: string }) => {
+  .action(async (opts: Omit<GeneratorOptions, 'start'> & { out: string; labels: string }) => {
     const started = Date.now();
-    const data = generate({ accounts: opts.accounts, tx: opts.tx, seed: opts.seed, days: opts.days, fraudRate: opts.fraudRate, lateRate: opts.lateRate });
-    await writeLines(userPath(opts.out), data.transactions);
-    await writeLines(userPath(opts.labels), data.incidents);
+    const { out, labels, ...options } = opts;
+    const data = generate(options);
+    await writeLines(userPath(out), data.transactions);
+    await writeLines(userPath(labels), data.incidents);
     process.stdout.write(
       [
-        `generated in ${((Date.now() - started) / 1000).toFixed(1)} s (seed ${opts.seed}): ${opts.out}, ${opts.labels}`,
+        `generated in ${((Date.now() - started) / 1000).toFixed(1)} s (seed ${opts.seed}): ${out}, ${labels}`,
         ...table(generatedRows(data)),
       ].join('\n') + '\n',
     );

@@ -58,6 +58,12 @@ export interface GeneratorOptions {
   fraudRate: number;
   /** Share of normal transactions delivered late (6–48 hours after their event time). @default 0.002 */
   lateRate: number;
+  /**
+   * Share of normal transactions bought online from a shop registered abroad
+   * (they carry the shop's coordinates: a legitimate "impossible" trip).
+   * @default 0.0002
+   */
+  onlineAbroadRate: number;
 }
 
 export const GENERATOR_DEFAULTS: GeneratorOptions = {
@@ -68,6 +74,7 @@ export const GENERATOR_DEFAULTS: GeneratorOptions = {
   start: Date.UTC(2026, 0, 5),
   fraudRate: 0.04,
   lateRate: 0.002,
+  onlineAbroadRate: 0.0002,
 };
 
 export interface GeneratedData {
@@ -167,7 +174,7 @@ export function resolveGeneratorOptions(opts: Partial<GeneratorOptions>): Genera
   int('seed', 0, 2 ** 32 - 1);
   int('days', 1, 3650);
   int('start', 0, 8.64e15);
-  for (const name of ['fraudRate', 'lateRate'] as const) {
+  for (const name of ['fraudRate', 'lateRate', 'onlineAbroadRate'] as const) {
     if (!Number.isFinite(o[name]) || o[name] < 0 || o[name] > 1) throw new RangeError(`${name}: expected a number from 0 to 1, received ${o[name]}`);
   }
   if (o.tx < o.accounts * 2) throw new RangeError(`tx: expected at least 2 transactions per account (${o.accounts * 2}), received ${o.tx}`);
@@ -259,7 +266,7 @@ export function generate(options: Partial<GeneratorOptions> = {}): GeneratedData
         ts = (ts < t.back ? t.depart : t.back) + t.flightMs + rnd.uniform(0, 2 * HOUR);
         c = cityAt(a, ts)!;
       }
-      if (rnd.chance(0.001)) {
+      if (rnd.chance(o.onlineAbroadRate)) {
         const hq = rnd.pick(ONLINE_HQ);
         list.push({ tx: purchase(a, ts, hq, normalAmount(a), `online-${hq.name}-${rnd.int(1, 40)}`), arrival: ts });
       } else {
