@@ -10,14 +10,21 @@
  */
 import { createReadStream, promises as fs } from 'node:fs';
 import { Command, Option } from 'commander';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { applySetting, resolveRules, type RulesOverrides } from './config';
-import { DEFAULT_NAMESPACE, createFraudDetector, type FraudDetector } from './detector';
+import { DEFAULT_NAMESPACE, appRedis, createFraudDetector, type FraudDetector } from './detector';
 import { FraudMetrics } from './metrics';
 import { formatSummary, type RunSummary } from './report';
 import { runInput } from './run';
 import { runStream } from './run-stream';
 import { intArg, namespaceArg, numberArg, redisUrl, runProgram, shutdownSignal, userPath } from './cli-common';
+
+interface NamespaceOptions {
+  namespace: string;
+  partitions: number;
+  rules?: string;
+  set: string[];
+}
 
 interface RunOptions extends NamespaceOptions {
   input?: string;
@@ -60,15 +67,14 @@ async function run(opts: RunOptions): Promise<void> {
   const signal = shutdownSignal();
   const detector: FraudDetector = await createFraudDetector({ redis: redisUrl(), namespace: opts.namespace, partitions: opts.partitions, rules });
   const metrics = opts.metrics && (opts.stream || opts.metricsPort !== undefined) ? new FraudMetrics() : undefined;
-  let redis: Redis | undefined;
+  let redis: Redis | Cluster | undefined;
   try {
     if (metrics) {
       const port = await metrics.listen(opts.metricsPort ?? 9464);
       process.stderr.write(`[fraud] metrics at http://127.0.0.1:${port}/metrics\n`);
     }
     if (opts.stream) {
-      redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-      redis.on('error', () => {});
+      redis = appRedis(redisUrl());
       const summary = await runStream({
         detector,
         redis,
@@ -116,13 +122,6 @@ function namespaceOptions(cmd: Command): Command {
     .option('--partitions <n>', 'partitions of the namespace (fixed once created)', intArg(1, 16_384), 16)
     .option('--rules <file>', 'thresholds, JSON (partial: the rest keeps its defaults; see `fraud rules`)')
     .option('--set <path=value>', 'one threshold, e.g. velocity.maxCount=10 (repeatable)', collect, [] as string[]);
-}
-
-interface NamespaceOptions {
-  namespace: string;
-  partitions: number;
-  rules?: string;
-  set: string[];
 }
 
 export function buildProgram(): Command {

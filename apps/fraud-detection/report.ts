@@ -111,7 +111,6 @@ export function table(rows: string[][]): string[] {
 export function formatSummary(s: RunSummary): string {
   const alerts = RULES.reduce((n, r) => n + s.counts.alerts[r], 0);
   const rows: string[][] = [
-    ['input', s.source],
     ['read', num(s.read)],
     ['transactions submitted', num(s.transactions)],
     ['bad input (skipped)', num(s.bad)],
@@ -121,10 +120,12 @@ export function formatSummary(s: RunSummary): string {
     ['alerts (this run)', num(alerts)],
     ['accounts → watch / → blocked', `${num(s.counts.status.watch)} / ${num(s.counts.status.blocked)}`],
   ];
-  if (s.output !== undefined) rows.push(['alerts file', `${s.output} (${num(s.alertsInFile ?? 0)} alerts)`]);
+  if (s.output !== undefined) rows.push(['alerts in the file', num(s.alertsInFile ?? 0)]);
   rows.push(['elapsed', `${(s.elapsedMs / 1000).toFixed(1)} s`], ['throughput', `${num(s.throughput)} tx/s`]);
   if (s.latency) rows.push(['alert latency p50 / p95 / p99 / max', `${num(s.latency.p50)} / ${num(s.latency.p95)} / ${num(s.latency.p99)} / ${num(s.latency.max)} ms`]);
-  const lines = [s.interrupted ? 'fraud-detection: interrupted' : 'fraud-detection: done', ...table(rows)];
+  const lines = [`fraud-detection: ${s.interrupted ? 'interrupted' : 'done'}`, `  input   ${s.source}`];
+  if (s.output !== undefined) lines.push(`  alerts  ${s.output}`);
+  lines.push(...table(rows));
   if (s.bad > 0) {
     lines.push('', `bad input (${num(s.bad)}; ${s.badSamples.length < s.bad ? `first ${s.badSamples.length}` : 'all'}):`);
     for (const b of s.badSamples) lines.push(`  ${b.where}: ${b.reason}`);
