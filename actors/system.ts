@@ -111,6 +111,11 @@ export interface DeadLetter {
 export interface OutputsOptions {
   /** `'start'` (everything retained), `'now'`, or a `position` of an output read before. @default 'start' */
   from?: string;
+  /**
+   * `'now'`: end the iteration once every output committed before this call
+   * was yielded (a bounded read, e.g. after `drain()`). @default undefined (follow forever)
+   */
+  until?: 'now';
 }
 
 /** An output with the position to resume after it. */
@@ -173,6 +178,13 @@ interface Resolved {
   closeTimeoutMs: number;
   commandTimeoutMs: number;
   watchdogStallMs: number;
+}
+
+/** Whether Redis stream id `a` ("ms-seq", or "0") is at or after `b`. */
+function streamIdAtLeast(a: string, b: string): boolean {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am > bm || (am === bm && as >= bs);
 }
 
 function intOption(name: string, v: unknown, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -517,7 +529,8 @@ class System implements ActorSystem {
     this.ensureOpen();
     const from = opts.from ?? 'start';
     if (from !== 'start' && from !== 'now') decodePosition(from, this.cfg.partitions);
-    return { [Symbol.asyncIterator]: () => this.outputReader(from) };
+    if (opts.until !== undefined && opts.until !== 'now') throw new InvalidOptionError('opts.until', "'now' or undefined", opts.until);
+    return { [Symbol.asyncIterator]: () => this.outputReader(from, opts.until === 'now') };
   }
 
   /**
@@ -525,11 +538,14 @@ class System implements ActorSystem {
    * must end a read that is blocked in XREAD, which a suspended generator
    * cannot do.
    */
-  private outputReader(from: string): AsyncIterator<PositionedOutput> {
+  private outputReader(from: string, untilNow: boolean): AsyncIterator<PositionedOutput> {
     const conn = duplicate(this.client);
     conn.on('error', () => {});
     this.blocking.add(conn);
     let positions: string[] | undefined;
+    /** With `until: 'now'`: each outbox's newest record when the iteration began. */
+    const ends = untilNow ? this.outbox.tails(this.keys) : undefined;
+    ends?.catch(() => {});
     const buffer: PositionedOutput[] = [];
     let done = false;
     const finish = (): IteratorResult<PositionedOutput> => {
@@ -544,6 +560,10 @@ class System implements ActorSystem {
       positions ??= from === 'start' ? this.keys.map(() => '0') : from === 'now' ? await this.outbox.tails(this.keys) : decodePosition(from, this.cfg.partitions);
       while (buffer.length === 0) {
         if (done || this.closing) return finish();
+        if (ends) {
+          const end = await ends;
+          if (positions.every((pos, p) => streamIdAtLeast(pos, end[p]!))) return finish();
+        }
         let batches;
         try {
           batches = await OutboxStore.read(conn, this.keys.map((keys, p) => ({ keys, after: positions![p]! })), 500, 1_000);

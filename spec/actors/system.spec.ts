@@ -96,6 +96,31 @@ describe('actor system', () => {
     expect((await system.journal('account', 'm')).map((e) => e.event.amount)).toEqual([10, 5]);
   });
 
+  it("outputs({ until: 'now' }) ends after the outputs committed before the call", async () => {
+    const system = await sys.create([account]);
+    for (let i = 0; i < 30; i++) await system.send('account', `u${i % 7}`, { type: 'withdraw', amount: 1 }); // each refused: one output
+    await system.drain();
+    const read: string[] = [];
+    for await (const out of system.outputs({ until: 'now' })) read.push(out.id);
+    expect(read).toHaveLength(30);
+    expect(new Set(read).size).toBe(30);
+    // From a position: the rest only; from 'now': nothing.
+    const firstTen: string[] = [];
+    let position = '';
+    for await (const out of system.outputs({ until: 'now' })) {
+      firstTen.push(out.id);
+      position = out.position;
+      if (firstTen.length === 10) break;
+    }
+    const rest: string[] = [];
+    for await (const out of system.outputs({ from: position, until: 'now' })) rest.push(out.id);
+    expect([...firstTen, ...rest]).toEqual(read);
+    const none: string[] = [];
+    for await (const out of system.outputs({ from: 'now', until: 'now' })) none.push(out.id);
+    expect(none).toEqual([]);
+    expect(() => system.outputs({ until: 'later' as 'now' })).toThrow(InvalidOptionError);
+  });
+
   it('keeps idempotency ids per actor: the same id for two keys is two events', async () => {
     const system = await sys.create([account]);
     await system.send('account', 'a', { type: 'deposit', amount: 1 }, { id: 'same' });
