@@ -84,8 +84,11 @@ export interface FraudDetector {
   review(accountId: string, decision: 'clear' | 'block', opts?: { reviewer?: string; id?: string; ts?: number }): Promise<void>;
   /** The committed state of an account, or undefined if it never had an event. */
   account(accountId: string): Promise<AccountView | undefined>;
-  /** The account actor's outputs, exactly once each, from `'start'`, `'now'` or a position. */
-  outputs(opts?: { from?: string }): AsyncIterable<PositionedFraudOutput>;
+  /**
+   * The account actor's outputs, exactly once each, from `'start'`, `'now'` or
+   * a position; with `until: 'now'`, only up to what is committed at the call.
+   */
+  outputs(opts?: { from?: string; until?: 'now' }): AsyncIterable<PositionedFraudOutput>;
   /** Resolve once everything submitted so far is committed. */
   drain(opts?: { timeoutMs?: number }): Promise<void>;
   close(): Promise<void>;
@@ -176,9 +179,9 @@ export async function createFraudDetector(opts: FraudDetectorOptions): Promise<F
       const c = state.context as unknown as AccountContext;
       return { accountId, status: state.value as AccountStatus, txCount: c.txCount, alertCount: c.alertCount, lateCount: c.lateCount, lastAlertTs: c.lastAlertTs, seq: state.seq };
     },
-    outputs({ from = 'start' } = {}) {
+    outputs({ from = 'start', until } = {}) {
       // Not a generator: return() must be able to end a read blocked in Redis.
-      const source = system.outputs({ from });
+      const source = system.outputs({ from, until });
       return {
         [Symbol.asyncIterator](): AsyncIterator<PositionedFraudOutput> {
           const it = source[Symbol.asyncIterator]();

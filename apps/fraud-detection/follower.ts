@@ -4,7 +4,7 @@
  * alert's latency (from the moment its newest transaction was submitted to
  * the moment the alert was read back from the outputs stream).
  */
-import type { AccountStatus } from './account-machine';
+import type { AccountStatus, FraudOutput } from './account-machine';
 import type { AlertFile } from './alerts-file';
 import type { FraudDetector } from './detector';
 import { RULES, type FraudAlert, type RuleName } from './rules';
@@ -71,7 +71,9 @@ export interface FollowerOptions {
 export class OutputFollower {
   readonly counts = emptyCounts();
   readonly latencies: number[] = [];
-  private lastOutputAt = Date.now();
+  /** Where this follower started, and the position after the last output it handled. */
+  private startFrom = 'start';
+  private lastPosition: string | undefined;
   private iterator: AsyncIterator<unknown> | undefined;
   private loop: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -86,6 +88,7 @@ export class OutputFollower {
   /** Start following from the file's checkpoint (or from `from`). */
   start(from = this.opts.file?.from ?? 'start'): void {
     const file = this.opts.file;
+    this.startFrom = from;
     const iterable = this.detector.outputs({ from });
     const it = iterable[Symbol.asyncIterator]();
     this.iterator = it;
@@ -96,29 +99,33 @@ export class OutputFollower {
       for (;;) {
         const r = await it.next();
         if (r.done) return;
-        this.lastOutputAt = Date.now();
-        const { output, position } = r.value;
-        if (output.type === 'fraud.alert') {
-          this.counts.alerts[output.rule] = (this.counts.alerts[output.rule] ?? 0) + 1;
-          const sent = this.opts.submitTimes?.latest(output.txIds);
-          const latency = sent === undefined ? undefined : Date.now() - sent;
-          if (latency !== undefined && this.latencies.length < (this.opts.maxLatencies ?? 1_000_000)) this.latencies.push(latency);
-          file?.add(output, position);
-          this.opts.onAlert?.(output, latency);
-        } else {
-          file?.skip(position);
-          if (output.type === 'fraud.late') {
-            this.counts.late++;
-            this.opts.onLate?.();
-          } else if (output.type === 'fraud.status') {
-            this.counts.status[output.to]++;
-            this.opts.onStatus?.(output.to);
-          }
-        }
+        this.handle(r.value.output, r.value.position);
       }
     })().catch((err: Error) => {
       if (!this.stopped) this.failure ??= err;
     });
+  }
+
+  private handle(output: FraudOutput, position: string): void {
+    const file = this.opts.file;
+    this.lastPosition = position;
+    if (output.type === 'fraud.alert') {
+      this.counts.alerts[output.rule] = (this.counts.alerts[output.rule] ?? 0) + 1;
+      const sent = this.opts.submitTimes?.latest(output.txIds);
+      const latency = sent === undefined ? undefined : Date.now() - sent;
+      if (latency !== undefined && this.latencies.length < (this.opts.maxLatencies ?? 1_000_000)) this.latencies.push(latency);
+      file?.add(output, position);
+      this.opts.onAlert?.(output, latency);
+    } else {
+      file?.skip(position);
+      if (output.type === 'fraud.late') {
+        this.counts.late++;
+        this.opts.onLate?.();
+      } else if (output.type === 'fraud.status') {
+        this.counts.status[output.to]++;
+        this.opts.onStatus?.(output.to);
+      }
+    }
   }
 
   /** Alerts read by this follower. */
@@ -127,17 +134,17 @@ export class OutputFollower {
   }
 
   /**
-   * Resolve once no output has come for `quietMs`. Call it after
-   * `detector.drain()`: everything is committed then, so a quiet outputs
-   * stream means it has been read to its end.
+   * Read every output committed so far, then stop following. Call it after
+   * `detector.drain()`: everything submitted is committed then. The live
+   * reader stops where it is; the rest is read with `until: 'now'` (a bounded
+   * read, no timeout to guess).
    */
-  async caughtUp(quietMs = 750): Promise<void> {
-    for (;;) {
-      if (this.failure) throw this.failure;
-      const idle = Date.now() - this.lastOutputAt;
-      if (idle >= quietMs) return;
-      await new Promise((r) => setTimeout(r, Math.min(100, quietMs - idle)));
-    }
+  async caughtUp(): Promise<void> {
+    this.stopped = true;
+    await this.iterator?.return?.();
+    await this.loop;
+    if (this.failure) throw this.failure;
+    for await (const r of this.detector.outputs({ from: this.lastPosition ?? this.startFrom, until: 'now' })) this.handle(r.output, r.position);
   }
 
   /** Stop following; the file gets a last flush (and its checkpoint). */
