@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { ActorSystem, PositionedOutput } from '../../index';
-import type { LatLng } from './geo';
+import { distanceKm, type LatLng } from './geo';
 import type { DriverStatus } from './driver-machine';
 import type { RideStatus } from './ride-machine';
 
@@ -23,8 +23,13 @@ import type { RideStatus } from './ride-machine';
  * taken another offer meanwhile, and then refuses (the driver actor decides).
  *
  * One dispatcher per namespace writes: it holds a lease in Redis, and every
- * write transaction is fenced by it (WATCH), so a second service process on
- * the same namespace stays on standby instead of counting twice.
+ * write is one Lua script that checks the lease first, so a second service
+ * process on the same namespace stays on standby instead of counting twice.
+ *
+ * Nothing in the loop waits for Redis: a search runs alongside (its result is
+ * filtered by the in-memory pins, which are ahead of the stored index), and
+ * the position is stored only once the sends of the outputs it covers are
+ * settled.
  */
 
 export interface DriverPin {
@@ -75,7 +80,7 @@ export function appKeys(namespace: string) {
 export interface DispatcherOptions {
   /** A reader of the namespace (worker: false is enough). */
   system: ActorSystem;
-  /** Connection for reads and the lease; a second one is duplicated from it for the fenced writes. */
+  /** Connection for the searches, the lease and the writes. */
   redis: Redis;
   /** Radius (km) within which a driver who becomes available is pushed to a waiting ride. */
   pushRadiusKm: number;
@@ -96,7 +101,23 @@ export interface DispatcherOptions {
 
 type Command = [string, ...(string | number)[]];
 
+/** How long drivers proposed to a ride are passed over by other rides' searches (a hint, not a lock). */
+const CLAIM_MS = 3_000;
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * One write of the projections, fenced by the dispatcher lease, atomic.
+ * KEYS: lease, position. ARGV: owner, lease TTL ms, position ('' = unchanged),
+ * the commands as a JSON array of string arrays (all on keys of the same hash tag).
+ * Returns 1, or 0 (writing nothing) when the lease is not the owner's.
+ */
+const FLUSH_SCRIPT = `
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+for _, c in ipairs(cjson.decode(ARGV[4])) do redis.call(unpack(c)) end
+if ARGV[3] ~= '' then redis.call('set', KEYS[2], ARGV[3]) end
+redis.call('pexpire', KEYS[1], ARGV[2])
+return 1`;
 
 export class Dispatcher {
   readonly drivers = new Map<string, DriverPin>();
@@ -110,9 +131,19 @@ export class Dispatcher {
   active = false;
 
   private readonly keys;
+  /** Flushes go through one connection, in order (the chain). */
   private readonly writer: Redis;
   private readonly o: Required<Omit<DispatcherOptions, 'onOutput' | 'onError'>> & Pick<DispatcherOptions, 'onOutput' | 'onError'>;
   private commands: Command[] = [];
+  /** Members added to the geo indexes by commands not written yet (searches add them by hand). */
+  private readonly unwritten = { drivers: new Unwritten(), waiting: new Unwritten() };
+  /**
+   * Drivers proposed to a ride (its candidates), so that in a burst of requests the rides spread over
+   * the drivers instead of all asking the nearest few, who would refuse all but one. A hint for this
+   * dispatcher's searches only: the driver actors decide.
+   */
+  private readonly claims = new Map<string, { rideId: string; at: number }>();
+  private readonly claimsByRide = new Map<string, string[]>();
   private sends: Promise<unknown>[] = [];
   private position: string | undefined;
   private flushedPosition: string | undefined;
@@ -126,8 +157,7 @@ export class Dispatcher {
   constructor(options: DispatcherOptions) {
     this.o = { candidates: 5, recentMatches: 1_000, flushIntervalMs: 50, leaseTtlMs: 10_000, ...options };
     this.keys = appKeys(options.system.namespace);
-    this.writer = options.redis.duplicate();
-    this.writer.on('error', () => {});
+    this.writer = options.redis;
   }
 
   start(): void {
@@ -151,7 +181,6 @@ export class Dispatcher {
       await this.flush().catch(() => {});
       await this.o.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, this.keys.lease, this.o.owner).catch(() => {});
     }
-    this.writer.disconnect();
   }
 
   /** p50 and p99 (nearest rank) of the recent match times, in ms; null before the first match. */
@@ -223,6 +252,7 @@ export class Dispatcher {
     this.flushedPosition = this.position;
     this.commands = [];
     this.sends = [];
+    for (const u of Object.values(this.unwritten)) u.clear();
   }
 
   /** Write the buffered commands and the position, fenced by the lease; sends they depend on settle first. */
@@ -232,27 +262,18 @@ export class Dispatcher {
       const { sends, commands, position } = this;
       this.sends = [];
       this.commands = [];
+      for (const u of Object.values(this.unwritten)) u.startWrite();
       const results = await Promise.allSettled(sends);
       const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
       if (failed) throw failed.reason;
-      const w = this.writer;
-      await w.watch(this.keys.lease);
-      if ((await w.get(this.keys.lease)) !== this.o.owner) {
-        await w.unwatch();
+      const args = JSON.stringify(commands.map((c) => c.map(String)));
+      const ok = await this.writer.eval(FLUSH_SCRIPT, 2, this.keys.lease, this.keys.position, this.o.owner, this.o.leaseTtlMs, position ?? '', args);
+      if (ok !== 1) {
         this.active = false;
         throw new Error(`the dispatcher lease ${this.keys.lease} is held by another process; standing by`);
       }
-      const tx = w.multi(commands);
-      if (position !== undefined) tx.set(this.keys.position, position);
-      tx.pexpire(this.keys.lease, this.o.leaseTtlMs);
-      const res = await tx.exec();
-      if (res === null) {
-        this.active = false;
-        throw new Error(`the dispatcher lease ${this.keys.lease} changed hands during a write; standing by`);
-      }
-      const bad = res.find(([err]) => err);
-      if (bad) throw bad[0];
       this.flushedPosition = position;
+      for (const u of Object.values(this.unwritten)) u.written();
       this.lastRenew = Date.now();
     });
     // A failed write loses the commands it took: the loop starts again from what Redis holds.
@@ -273,38 +294,110 @@ export class Dispatcher {
 
   private async apply(o: PositionedOutput): Promise<void> {
     const e = o.event as Record<string, unknown> & { type: string };
-    if (o.type === 'driver') await this.applyDriver(o, e);
-    else if (o.type === 'ride') await this.applyRide(o, e);
+    if (o.type === 'driver') this.applyDriver(o, e);
+    else if (o.type === 'ride') this.applyRide(o, e);
     this.position = o.position;
     this.applied++;
     if (this.commands.length >= 500) await this.flush();
     this.o.onOutput?.(o);
   }
 
-  private async applyDriver(o: PositionedOutput, e: Record<string, unknown> & { type: string }): Promise<void> {
+  private applyDriver(o: PositionedOutput, e: Record<string, unknown> & { type: string }): void {
     const pin: DriverPin = { status: e.status as DriverStatus, lat: e.lat as number | null, lng: e.lng as number | null };
     if (e.status === 'offered' || e.status === 'on_trip') pin.rideId = e.rideId as string;
     this.drivers.set(o.key, pin);
+    if (e.type !== 'driver.moved') this.claims.delete(o.key);
     this.cmd('hset', this.keys.drivers, o.key, JSON.stringify(pin));
-    const located = pin.lat !== null && pin.lng !== null;
-    if (pin.status === 'available' && located) this.cmd('geoadd', this.keys.driversGeo, pin.lng!, pin.lat!, o.key);
+    const at = pin.lat !== null && pin.lng !== null ? { lat: pin.lat, lng: pin.lng } : undefined;
+    if (pin.status === 'available' && at) {
+      this.cmd('geoadd', this.keys.driversGeo, at.lng, at.lat, o.key);
+      this.unwritten.drivers.add(o.key);
+    }
     else this.cmd('zrem', this.keys.driversGeo, o.key);
-    if (e.type === 'driver.available' && located) await this.pushToWaitingRide(o, { lat: pin.lat!, lng: pin.lng! });
+    if (e.type === 'driver.available' && at) this.track(this.pushToWaitingRide(o.key, at, `push-${o.id}`));
   }
 
   /** A driver became available: offer it to the nearest ride waiting within the push radius. */
-  private async pushToWaitingRide(o: PositionedOutput, at: LatLng): Promise<void> {
-    await this.flush();
-    const found = (await this.o.redis.geosearch(this.keys.waitingGeo, 'FROMLONLAT', at.lng, at.lat, 'BYRADIUS', this.o.pushRadiusKm, 'km', 'ASC', 'COUNT', 1)) as string[];
-    const rideId = found[0];
-    if (!rideId) return;
+  private async pushToWaitingRide(driverId: string, at: LatLng, eventId: string): Promise<void> {
+    const found = (await this.o.redis.geosearch(this.keys.waitingGeo, 'FROMLONLAT', at.lng, at.lat, 'BYRADIUS', this.o.pushRadiusKm, 'km', 'ASC', 'COUNT', 5, 'WITHDIST')) as [string, string][];
+    // The stored set plus the rides added since the last write; the in-memory pins say who is still waiting.
+    const near = new Map(found.map(([id, km]) => [id, Number(km)]));
+    for (const id of this.unwritten.waiting.ids()) {
+      const pin = this.rides.get(id);
+      if (!pin) continue;
+      const km = distanceKm(at, pin.pickup);
+      if (km <= this.o.pushRadiusKm) near.set(id, km);
+    }
+    const rideId = [...near].filter(([id]) => this.rides.get(id)?.waiting).sort((a, b) => a[1] - b[1])[0]?.[0];
+    if (!rideId || this.drivers.get(driverId)?.status !== 'available') return;
     // Off the waiting list now, so the next driver goes to the next ride; the ride decides.
+    this.setRide(rideId, { waiting: false });
+    this.claim(rideId, [driverId]);
     this.cmd('zrem', this.keys.waitingGeo, rideId);
-    this.send(rideId, { type: 'candidates', attempt: -1, drivers: [o.key] }, `push-${o.id}`);
+    await this.o.system.send('ride', rideId, { type: 'candidates', attempt: -1, drivers: [driverId] }, { id: eventId });
   }
 
-  private send(rideId: string, event: { type: string } & Record<string, unknown>, id: string): void {
-    this.sends.push(this.o.system.send('ride', rideId, event, { id }));
+  /** The nearest available drivers around a pickup, sent to the ride. */
+  private async search(o: PositionedOutput, e: Record<string, unknown>): Promise<void> {
+    const pickup = e.pickup as LatLng;
+    const exclude = new Set(e.exclude as string[]);
+    const radiusKm = e.radiusKm as number;
+    const found = (await this.o.redis.geosearch(
+      this.keys.driversGeo,
+      'FROMLONLAT',
+      pickup.lng,
+      pickup.lat,
+      'BYRADIUS',
+      radiusKm,
+      'km',
+      'ASC',
+      'COUNT',
+      2 * this.o.candidates + exclude.size,
+      'WITHDIST',
+    )) as [string, string][];
+    // The stored index plus the drivers added since the last write (not in it yet), by distance;
+    // the in-memory pins (ahead of the index) say who is still available.
+    const near = new Map(found.map(([id, km]) => [id, Number(km)]));
+    for (const id of this.unwritten.drivers.ids()) {
+      const pin = this.drivers.get(id);
+      if (pin?.lat === null || pin?.lng === null || !pin) continue;
+      const km = distanceKm(pickup, { lat: pin.lat, lng: pin.lng });
+      if (km <= radiusKm) near.set(id, km);
+    }
+    const drivers = [...near]
+      .filter(([d]) => !exclude.has(d) && this.drivers.get(d)?.status === 'available' && !this.claimedByAnother(d, o.key))
+      .sort((a, b) => a[1] - b[1])
+      .slice(0, this.o.candidates)
+      .map(([d]) => d);
+    this.claim(o.key, drivers);
+    await this.o.system.send('ride', o.key, { type: 'candidates', attempt: e.attempt as number, drivers }, { id: `cand-${o.id}` });
+  }
+
+  private claim(rideId: string, drivers: string[]): void {
+    const at = Date.now();
+    for (const d of drivers) this.claims.set(d, { rideId, at });
+    this.claimsByRide.set(rideId, [...(this.claimsByRide.get(rideId) ?? []), ...drivers]);
+  }
+
+  private claimedByAnother(driverId: string, rideId: string): boolean {
+    const c = this.claims.get(driverId);
+    return c !== undefined && c.rideId !== rideId && c.at > Date.now() - CLAIM_MS;
+  }
+
+  /** The ride needs no more drivers: the ones proposed to it and still free go to waiting rides. */
+  private releaseClaims(rideId: string, outputId: string): void {
+    for (const d of this.claimsByRide.get(rideId) ?? []) {
+      if (this.claims.get(d)?.rideId !== rideId) continue;
+      this.claims.delete(d);
+      const pin = this.drivers.get(d);
+      if (pin?.status === 'available' && pin.lat !== null && pin.lng !== null) this.track(this.pushToWaitingRide(d, { lat: pin.lat, lng: pin.lng }, `push-${outputId}-${d}`));
+    }
+    this.claimsByRide.delete(rideId);
+  }
+
+  /** Work the position must wait for (a search and its send). */
+  private track(p: Promise<unknown>): void {
+    this.sends.push(p);
   }
 
   private setRide(id: string, change: Partial<RidePin>): void {
@@ -316,14 +409,15 @@ export class Dispatcher {
     this.cmd('hset', this.keys.rides, id, JSON.stringify(next));
   }
 
-  private endRide(id: string, stat: keyof RideStats): void {
+  private endRide(id: string, stat: keyof RideStats, outputId: string): void {
+    this.releaseClaims(id, outputId);
     this.incr(stat);
     this.rides.delete(id);
     this.cmd('hdel', this.keys.rides, id);
     this.cmd('zrem', this.keys.waitingGeo, id);
   }
 
-  private async applyRide(o: PositionedOutput, e: Record<string, unknown> & { type: string }): Promise<void> {
+  private applyRide(o: PositionedOutput, e: Record<string, unknown> & { type: string }): void {
     const id = o.key;
     switch (e.type) {
       case 'ride.requested': {
@@ -336,29 +430,14 @@ export class Dispatcher {
       case 'ride.matching': {
         this.setRide(id, { status: 'matching', waiting: false, driverId: undefined });
         this.cmd('zrem', this.keys.waitingGeo, id);
-        await this.flush();
-        const pickup = e.pickup as LatLng;
-        const exclude = new Set(e.exclude as string[]);
-        const found = (await this.o.redis.geosearch(
-          this.keys.driversGeo,
-          'FROMLONLAT',
-          pickup.lng,
-          pickup.lat,
-          'BYRADIUS',
-          e.radiusKm as number,
-          'km',
-          'ASC',
-          'COUNT',
-          this.o.candidates + exclude.size,
-        )) as string[];
-        const drivers = found.filter((d) => !exclude.has(d)).slice(0, this.o.candidates);
-        this.send(id, { type: 'candidates', attempt: e.attempt as number, drivers }, `cand-${o.id}`);
+        this.track(this.search(o, e));
         return;
       }
       case 'ride.waiting': {
         const pickup = e.pickup as LatLng;
         this.setRide(id, { waiting: true });
         this.cmd('geoadd', this.keys.waitingGeo, pickup.lng, pickup.lat, id);
+        this.unwritten.waiting.add(id);
         return;
       }
       case 'ride.offered':
@@ -372,6 +451,7 @@ export class Dispatcher {
         return;
       }
       case 'ride.matched': {
+        this.releaseClaims(id, o.id);
         this.setRide(id, { status: 'matched', driverId: e.driverId as string });
         this.incr('matched');
         const ms = e.matchMs as number;
@@ -385,11 +465,41 @@ export class Dispatcher {
         this.setRide(id, { status: 'in_progress' });
         return;
       case 'ride.completed':
-        return this.endRide(id, 'completed');
+        return this.endRide(id, 'completed', o.id);
       case 'ride.cancelled':
-        return this.endRide(id, 'cancelled');
+        return this.endRide(id, 'cancelled', o.id);
       case 'ride.expired':
-        return this.endRide(id, 'expired');
+        return this.endRide(id, 'expired', o.id);
     }
+  }
+}
+
+/** Ids added to a Redis set by commands not written yet, or being written. */
+class Unwritten {
+  private pending = new Set<string>();
+  private writing = new Set<string>();
+
+  add(id: string): void {
+    this.pending.add(id);
+  }
+
+  /** The buffered commands are taken by a write. */
+  startWrite(): void {
+    for (const id of this.pending) this.writing.add(id);
+    this.pending = new Set();
+  }
+
+  /** That write is in Redis. */
+  written(): void {
+    this.writing = new Set();
+  }
+
+  clear(): void {
+    this.pending = new Set();
+    this.writing = new Set();
+  }
+
+  ids(): string[] {
+    return [...this.pending, ...this.writing];
   }
 }

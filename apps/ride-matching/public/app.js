@@ -290,12 +290,35 @@ function applyOutput(o) {
   }
 }
 
+// Lease moves come in bursts (a takeover, a hand-over): one log line per burst and worker.
+let lastKillAt = null;
+const moves = new Map(); // slot -> { partitions, orphans }
+let movesTimer = null;
+let burstAt = 0;
+function noteMove(slot, partition, wasOrphan) {
+  if (moves.size === 0) burstAt = performance.now();
+  const m = moves.get(slot) || { partitions: [], orphans: 0 };
+  m.partitions.push(partition);
+  if (wasOrphan) m.orphans++;
+  moves.set(slot, m);
+  clearTimeout(movesTimer);
+  movesTimer = setTimeout(() => {
+    for (const [to, { partitions, orphans }] of moves) {
+      const list = partitions.sort((a, b) => a - b).join(', ');
+      const after = orphans === 0 ? ' (handed over)' : lastKillAt !== null ? `, ${fmtMs(burstAt - lastKillAt)} after the kill (its leases expired)` : '';
+      log(`partition${partitions.length > 1 ? 's' : ''} ${list} → worker ${to}${after}: their actors are rebuilt from snapshot + journal`, orphans > 0 ? 'warn' : '');
+    }
+    moves.clear();
+  }, 250);
+}
+
 function applyWorkerEvent(e) {
   const previous = new Map();
   for (const w of state.workers) for (const p of w.partitions) previous.set(p, w.slot);
   state.workers = e.workers;
   switch (e.type) {
     case 'worker.killed':
+      lastKillAt = performance.now();
       log(`worker ${e.slot} (pid ${e.pid}) killed with SIGKILL — its partitions wait for their leases to expire`, 'bad');
       break;
     case 'worker.exited':
@@ -306,7 +329,7 @@ function applyWorkerEvent(e) {
       break;
     case 'lease.acquired': {
       const before = previous.get(e.partition);
-      if (before !== e.slot) log(`partition ${e.partition} → worker ${e.slot} (epoch ${e.epoch})${before === undefined ? ': actors rebuilt from snapshot + journal' : ''}`);
+      if (before !== e.slot) noteMove(e.slot, e.partition, before === undefined);
       break;
     }
     case 'worker.error':
