@@ -7,6 +7,7 @@
 // Exports:
 //   ensureDeps()                -> boolean (true if it installed)
 //   ensureRedis({ purpose })    -> Promise<{ url, stop(), ... }>
+//   ensureChromium()            -> path of chromium (installs it with apt-get when root)
 //   runChild(cmd, args, opts)   -> Promise<exit code>, forwarding SIGINT/SIGTERM/SIGHUP
 //   findRedisServerBinary(), freePort(), ROOT
 
@@ -213,6 +214,36 @@ function installRedisWithApt() {
   let st = lib.runSync('apt-get', ['update'], { env });
   if (st === 0) st = lib.runSync('apt-get', ['install', '-y', 'redis-server'], { env });
   if (st !== 0) throw new Error(`apt-get install redis-server failed (exit ${st}).\n${lib.missingRedisMessage()}`);
+}
+
+// ---------------------------------------------------------------------------
+// Chromium (the ride-matching browser spec drives it with playwright-core)
+
+const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
+
+/**
+ * The path of a Chromium for the browser spec: $CHROMIUM_PATH, or Debian's
+ * `chromium`, installed with apt-get first when it is missing and we are root.
+ * Throws with the command to run otherwise (the spec then fails saying so).
+ */
+export function ensureChromium() {
+  if (process.env.CHROMIUM_PATH) {
+    if (fs.existsSync(process.env.CHROMIUM_PATH)) return process.env.CHROMIUM_PATH;
+    throw new Error(`CHROMIUM_PATH=${process.env.CHROMIUM_PATH} does not exist`);
+  }
+  let found = CHROMIUM_PATHS.find((p) => fs.existsSync(p));
+  if (!found && typeof process.getuid === 'function' && process.getuid() === 0) {
+    log('chromium not found (the browser spec needs it); running as root, installing it: apt-get update && apt-get install -y chromium');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    let st = lib.runSync('apt-get', ['update'], { env });
+    if (st === 0) st = lib.runSync('apt-get', ['install', '-y', 'chromium'], { env });
+    if (st !== 0) log(`apt-get install chromium failed (exit ${st})`);
+    found = CHROMIUM_PATHS.find((p) => fs.existsSync(p));
+  }
+  if (!found) {
+    throw new Error('chromium is not installed; the browser spec (spec/apps/ride-matching/browser.spec.ts) needs it: `sudo apt-get install -y chromium`, or set CHROMIUM_PATH');
+  }
+  return found;
 }
 
 /**

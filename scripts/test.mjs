@@ -3,8 +3,9 @@
 //   npm test -- spec/foo.spec.ts   extra args go to jest
 // Env: REDIS_URL=redis://…  use that Redis instead of a private one (if it answers PING)
 //      KEYFLOW_SKIP_TYPECHECK=1  skip the tsc step
+//      CHROMIUM_PATH=…  the chromium of the browser spec (default: Debian's, installed with apt-get when root)
 import path from 'node:path';
-import { ROOT, ensureDeps, ensureRedis, runChild } from './bootstrap.mjs';
+import { ROOT, ensureChromium, ensureDeps, ensureRedis, runChild } from './bootstrap.mjs';
 
 const bin = (name) => path.join(ROOT, 'node_modules', '.bin', name);
 
@@ -32,12 +33,21 @@ try {
   process.exit(1);
 }
 
+// The browser spec needs chromium: found (or installed) when the run includes it; if that fails,
+// the spec fails with the reason (it never skips).
+const jestArgs = process.argv.slice(2);
+const env = { ...process.env, REDIS_URL: redis.url };
+if (!jestArgs.some((a) => !a.startsWith('-')) || jestArgs.some((a) => /ride-matching|browser/.test(a))) {
+  try {
+    env.CHROMIUM_PATH = ensureChromium();
+  } catch (e) {
+    console.error(`[keyflow] ${e.message}`);
+  }
+}
+
 let code = 1;
 try {
-  code = await runChild(process.execPath, [bin('jest'), ...process.argv.slice(2)], {
-    cwd: ROOT,
-    env: { ...process.env, REDIS_URL: redis.url },
-  });
+  code = await runChild(process.execPath, [bin('jest'), ...jestArgs], { cwd: ROOT, env });
 } catch (e) {
   console.error(`[keyflow] could not run jest: ${e.message}`);
 } finally {

@@ -87,8 +87,8 @@ export interface SimulatorStats {
   lastError: string | null;
 }
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
+/** mulberry32: a small seeded PRNG (the same seed, the same sequence). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -272,7 +272,7 @@ function applyOutput(o) {
       state.flashes.push({ kind: 'match', from: d && d.lat !== null ? { lat: d.lat, lng: d.lng } : null, to: e.pickup, at: performance.now() });
       state.matchesDrawn++;
       document.body.dataset.matches = String(state.matchesDrawn);
-      log(`ride ${o.key.slice(0, 10)}… matched with ${e.driverId} in ${fmtMs(e.matchMs)}${e.offers > 1 ? ` (offer ${e.offers})` : ''}`, 'good');
+      $('latest').textContent = `latest match: ${e.driverId} → ride ${o.key.slice(0, 12)}… in ${fmtMs(e.matchMs)}${e.offers > 1 ? ` (offer ${e.offers})` : ''}`;
       break;
     }
     case 'ride.started':
@@ -292,6 +292,7 @@ function applyOutput(o) {
 
 // Lease moves come in bursts (a takeover, a hand-over): one log line per burst and worker.
 let lastKillAt = null;
+const handedOver = new Set();
 const moves = new Map(); // slot -> { partitions, orphans }
 let movesTimer = null;
 let burstAt = 0;
@@ -305,8 +306,8 @@ function noteMove(slot, partition, wasOrphan) {
   movesTimer = setTimeout(() => {
     for (const [to, { partitions, orphans }] of moves) {
       const list = partitions.sort((a, b) => a - b).join(', ');
-      const after = orphans === 0 ? ' (handed over)' : lastKillAt !== null ? `, ${fmtMs(burstAt - lastKillAt)} after the kill (its leases expired)` : '';
-      log(`partition${partitions.length > 1 ? 's' : ''} ${list} → worker ${to}${after}: their actors are rebuilt from snapshot + journal`, orphans > 0 ? 'warn' : '');
+      const how = orphans === 0 ? 'handed over to' : lastKillAt !== null ? `taken over, ${fmtMs(burstAt - lastKillAt)} after the kill, by` : 'taken by';
+      log(`partition${partitions.length > 1 ? 's' : ''} ${list} ${how} worker ${to}: their actors are rebuilt from snapshot + journal`, orphans > 0 ? 'warn' : '');
     }
     moves.clear();
   }, 250);
@@ -327,9 +328,13 @@ function applyWorkerEvent(e) {
     case 'worker.ready':
       log(`worker ${e.slot} up (pid ${e.pid})`, 'good');
       break;
+    case 'lease.lost':
+      handedOver.add(e.partition); // released by its worker: a graceful hand-over, not a takeover
+      break;
     case 'lease.acquired': {
       const before = previous.get(e.partition);
-      if (before !== e.slot) noteMove(e.slot, e.partition, before === undefined);
+      if (before !== e.slot) noteMove(e.slot, e.partition, before === undefined && !handedOver.has(e.partition));
+      handedOver.delete(e.partition);
       break;
     }
     case 'worker.error':

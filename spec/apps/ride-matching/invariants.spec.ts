@@ -9,6 +9,7 @@
  * offer reached its driver once, and the exactly-once counters agree.
  */
 import type { PositionedOutput } from '../../../index';
+import { prng } from '../../../apps/ride-matching/simulator';
 import { audit, driverHistory, rideHistory } from './journal-audit';
 import { client, sleep, startServiceProcess, until, type ServiceProcess } from './service-kit';
 
@@ -21,17 +22,6 @@ const KILL_AFTER_MATCHES = 250;
 const ORIGIN = { lat: 52.5, lng: 13.4 };
 const KM_LAT = 1 / 111.2;
 const KM_LNG = 1 / 67.8;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('ride-matching invariants', () => {
   let service: ServiceProcess | undefined;
@@ -51,7 +41,7 @@ describe('ride-matching invariants', () => {
       askTimeoutMs: 30_000,
     });
     const api = client(service.url);
-    const random = rng(6_2026);
+    const random = prng(6_2026);
     const point = () => ({ lat: +(ORIGIN.lat + random() * 4 * KM_LAT).toFixed(6), lng: +(ORIGIN.lng + random() * 4 * KM_LNG).toFixed(6) });
     const failures: string[] = [];
     /** 409s by reason (ids taken out): expected ones are races, e.g. an accept that crossed the offer timeout. */

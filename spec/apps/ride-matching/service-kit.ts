@@ -43,7 +43,9 @@ export async function startServiceProcess(flags: Record<string, string | number 
   const args: string[] = [];
   for (const [k, v] of Object.entries(all)) {
     const flag = `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    if (v === true) args.push(flag);
+    if (k === 'simulator') {
+      if (v === false) args.push('--no-simulator');
+    } else if (v === true) args.push(flag);
     else if (v === false) args.push(`--no-${flag.slice(2)}`);
     else args.push(flag, String(v));
   }
