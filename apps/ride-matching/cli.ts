@@ -146,7 +146,7 @@ export async function runService(argv: string[]): Promise<number> {
       .option('--no-simulator', 'serve only; no simulated drivers and riders')
       .option('--quiet', 'do not log worker and lease changes', false),
   );
-  program.exitOverride().showHelpAfterError();
+  program.exitOverride().showHelpAfterError('(--help lists the options)');
   let flags: ServiceFlags;
   try {
     program.parse(argv, { from: 'user' });
@@ -266,7 +266,7 @@ export async function runSimulator(argv: string[]): Promise<number> {
       .addOption(new Option('--api-key <key>', 'the service’s API key').env('API_KEY'))
       .option('--duration <s>', 'stop after this many seconds (default: run until Ctrl-C)', number(1, 86_400)),
   );
-  program.exitOverride().showHelpAfterError();
+  program.exitOverride().showHelpAfterError('(--help lists the options)');
   let flags: SimulatorFlags & { url: string; apiKey?: string; duration?: number };
   let options: ReturnType<typeof simulatorOptions>;
   try {

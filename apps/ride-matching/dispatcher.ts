@@ -125,14 +125,10 @@ export class Dispatcher {
   stats: RideStats = { ...EMPTY_STATS };
   /** Recent match times (ms), newest first. */
   matchMs: number[] = [];
-  /** Outputs applied by this process. */
-  applied = 0;
   /** Whether this process holds the dispatcher lease (and so writes). */
   active = false;
 
   private readonly keys;
-  /** Flushes go through one connection, in order (the chain). */
-  private readonly writer: Redis;
   private readonly o: Required<Omit<DispatcherOptions, 'onOutput' | 'onError'>> & Pick<DispatcherOptions, 'onOutput' | 'onError'>;
   private commands: Command[] = [];
   /** Members added to the geo indexes by commands not written yet (searches add them by hand). */
@@ -157,7 +153,6 @@ export class Dispatcher {
   constructor(options: DispatcherOptions) {
     this.o = { candidates: 5, recentMatches: 1_000, flushIntervalMs: 50, leaseTtlMs: 10_000, ...options };
     this.keys = appKeys(options.system.namespace);
-    this.writer = options.redis;
   }
 
   start(): void {
@@ -267,7 +262,7 @@ export class Dispatcher {
       const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
       if (failed) throw failed.reason;
       const args = JSON.stringify(commands.map((c) => c.map(String)));
-      const ok = await this.writer.eval(FLUSH_SCRIPT, 2, this.keys.lease, this.keys.position, this.o.owner, this.o.leaseTtlMs, position ?? '', args);
+      const ok = await this.o.redis.eval(FLUSH_SCRIPT, 2, this.keys.lease, this.keys.position, this.o.owner, this.o.leaseTtlMs, position ?? '', args);
       if (ok !== 1) {
         this.active = false;
         throw new Error(`the dispatcher lease ${this.keys.lease} is held by another process; standing by`);
@@ -297,7 +292,6 @@ export class Dispatcher {
     if (o.type === 'driver') this.applyDriver(o, e);
     else if (o.type === 'ride') this.applyRide(o, e);
     this.position = o.position;
-    this.applied++;
     if (this.commands.length >= 500) await this.flush();
     this.o.onOutput?.(o);
   }

@@ -404,10 +404,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     responses: { 200: 'the current picture' },
     handler: async () => dashboard(),
   });
-  app.get('/events', { schema: { tags: ['service'], summary: 'Server-sent events: every actor output (event: output), counters each second (stats), worker changes (worker)' }, config: { rateLimit: false } }, (req, reply) => {
+  app.get('/events', { schema: { tags: ['service'], summary: 'Server-sent events: every actor output (event: output), counters each second (stats), worker changes (worker)' }, config: { rateLimit: false } }, (_req, reply) => {
     reply.hijack();
     hub.add(reply.raw, { event: 'hello', data: { namespace: config.namespace, partitions: config.partitions } });
-    void req;
   });
   app.get('/healthz', { schema: { tags: ['service'], summary: 'Liveness: the HTTP process answers' }, config: { rateLimit: false } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { tags: ['service'], summary: 'Readiness: Redis answers and every partition is held by a running worker' }, config: { rateLimit: false } }, async (_req, reply) => {
