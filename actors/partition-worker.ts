@@ -1,5 +1,5 @@
 import type { Envelope, MailboxJob, PartitionConsumer, Producer } from '../mailbox';
-import { decodeJobData, partitionOf } from '../mailbox';
+import { decodeJobData, isNewerFormat, MAILBOX_FORMAT, partitionOf } from '../mailbox';
 import {
   actorRef,
   CorruptRecordError,
@@ -104,6 +104,9 @@ class OthersActive extends Error {}
 /** Signal within a partition worker: an unchecked attempt met a failing step; it is redone with the checks. */
 class RecheckNeeded extends Error {}
 
+/** How long a worker leaves a partition alone after meeting a job of a newer mailbox format. */
+const STAND_DOWN_MS = 30_000;
+
 /** After an unchecked commit was refused, this many batches read the de-dup records first again. */
 const CHECKED_BATCHES_AFTER_REFUSAL = 50;
 
@@ -145,6 +148,8 @@ export class PartitionWorker {
   committedEvents = 0;
   /** Batches left that read de-dup records and stopped actors before applying (see `process`). */
   private checkedBatchesOwed = 0;
+  /** Until then this worker does not take the partition's lease (see `standDown`). */
+  private standDownUntil = 0;
 
   constructor(
     private readonly deps: PartitionWorkerDeps,
@@ -212,6 +217,11 @@ export class PartitionWorker {
         }
         if (!this.holdsLease) {
           if (this.lease) this.loseLease('expired locally');
+          const standingDown = this.standDownUntil - this.deps.now();
+          if (standingDown > 0) {
+            await sleep(Math.min(standingDown, 1_000));
+            continue;
+          }
           const got = await this.deps.leases.acquire(this.deps.keys, this.settings.owner, this.settings.leaseTtlMs);
           if (!got.acquired) {
             await sleep(Math.max(50, Math.min(got.remainingMs, this.settings.leaseTtlMs / 3)));
@@ -330,9 +340,12 @@ export class PartitionWorker {
    * batch's de-dup read: if there are, the batch is put back and the
    * leftovers, which include it, are handled instead.
    */
-  private async handle(jobs: MailboxJob[], lease: Lease, fresh = true): Promise<void> {
+  private async handle(fetched: MailboxJob[], lease: Lease, fresh = true): Promise<void> {
     if (lease !== this.lease) throw new LeaseLostError(this.partition, lease.value, '(lost while fetching)');
-    let check: Promise<boolean> | undefined = fresh ? this.othersActive(jobs.length + this.holds.size) : undefined;
+    let check: Promise<boolean> | undefined = fresh ? this.othersActive(fetched.length + this.holds.size) : undefined;
+    // A job of a newer format ends the batch: the jobs before it are handled, it and those after wait.
+    const newerAt = fetched.findIndex((j) => isNewerFormat(j.data) !== undefined);
+    const jobs = newerAt >= 0 ? fetched.slice(0, newerAt) : fetched;
     // Fresh jobs in a healthy partition are applied unchecked (see `process`); leftovers never are.
     let unchecked = fresh && this.checkedBatchesOwed === 0 && this.parked.size === 0;
     if (this.checkedBatchesOwed > 0) this.checkedBatchesOwed--;
@@ -351,6 +364,30 @@ export class PartitionWorker {
       return this.handleLeftovers(lease);
     }
     await this.settle(jobs);
+    if (newerAt >= 0) await this.standDown(fetched[newerAt]!);
+  }
+
+  /**
+   * A job written by a newer keyflow (a rolling deploy): this worker cannot
+   * read it, and must neither drop it nor apply anything after it. It gives
+   * the partition up, leaving the job and those after it in the active list,
+   * where the next owner finds them first, and does not take the partition
+   * again for STAND_DOWN_MS, so an upgraded worker gets it meanwhile.
+   */
+  private async standDown(job: MailboxJob): Promise<void> {
+    const v = isNewerFormat(job.data);
+    this.deps.events.emit(
+      'error',
+      new Error(
+        `partition ${this.partition}: job ${job.id} has mailbox format v${v}, newer than this worker reads (up to v${MAILBOX_FORMAT}); ` +
+          `it is left in place for an upgraded worker, and this worker leaves the partition alone for ${STAND_DOWN_MS / 1000} s`,
+      ),
+      { partition: this.partition },
+    );
+    this.standDownUntil = this.deps.now() + STAND_DOWN_MS;
+    const lease = this.lease;
+    this.loseLease(`stood down: job ${job.id} has a newer mailbox format (v${v})`);
+    if (lease) await this.deps.leases.release(this.deps.keys, lease).catch(() => false);
   }
 
   /** Every job in the active list that this worker does not hold, oldest first (see `othersActive`). */

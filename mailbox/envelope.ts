@@ -60,6 +60,19 @@ export function eventCount(data: MailboxJobData | undefined): number {
   return data.v === 2 ? data.n : Array.isArray(data.events) ? data.events.length : 0;
 }
 
+/** The newest job data format this code reads (and the one it writes). */
+export const MAILBOX_FORMAT = 2;
+
+/**
+ * Whether a job was written by a newer keyflow (a format above
+ * MAILBOX_FORMAT): this code cannot read it, but an upgraded worker can, so it
+ * must be left in place, never dropped (a rolling deploy has both at once).
+ */
+export function isNewerFormat(data: unknown): number | undefined {
+  const v = (data as { v?: unknown } | null | undefined)?.v;
+  return typeof v === 'number' && Number.isInteger(v) && v > MAILBOX_FORMAT ? v : undefined;
+}
+
 /** The envelopes of a job, or undefined if its data is not keyflow's. */
 export function decodeJobData(data: unknown): Envelope[] | undefined {
   const d = data as { v?: unknown; events?: unknown } | null | undefined;

@@ -1,0 +1,44 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { account } from '../../apps/bank/account-machine';
+import { MAILBOX_FORMAT } from '../../mailbox';
+import { redisUrl } from '../helpers/redis';
+import { systems } from '../helpers/system';
+import { sleep } from '../helpers/time';
+
+const sys = systems();
+
+describe('mailbox format', () => {
+  it('a job of a newer format is never dropped: the worker applies what came before, leaves it and what follows in place, and stands down', async () => {
+    const system = await sys.create([account], { partitions: 1, leaseTtlMs: 1_000 });
+    const errors: string[] = [];
+    system.events.on('error', (err) => errors.push(err.message));
+    await system.ask('account', 'a', { type: 'deposit', amount: 1 });
+
+    // What a newer keyflow would write, between two sends of this one.
+    const conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const queue = new Queue('q', { connection: conn, prefix: `{${system.namespace}:0}` });
+    try {
+      const future = await queue.add('events', { v: MAILBOX_FORMAT + 1, n: 1, events: 'a format from the future' } as never);
+      await system.send('account', 'a', { type: 'deposit', amount: 10 });
+
+      const deadline = Date.now() + 10_000;
+      while (!errors.some((m) => m.includes('newer than this worker reads')) && Date.now() < deadline) await sleep(20);
+      expect(errors.find((m) => m.includes('newer than this worker reads'))).toContain(`job ${future.id} has mailbox format v${MAILBOX_FORMAT + 1}`);
+      await sleep(300);
+
+      // Nothing after the unreadable job was applied, the job is still there, and the partition was given up.
+      const state = await system.get('account', 'a');
+      expect(state?.seq).toBe(1);
+      expect(state?.context.balance).toBe(1);
+      expect(await queue.getJobState(future.id!)).toBe('active');
+      const counts = await queue.getJobCounts('active', 'wait'); // the later send: taken with it, or still waiting
+      expect(counts.active! + counts.wait!).toBe(2);
+      expect(system.ownedPartitions()).toEqual([]);
+    } finally {
+      await queue.obliterate({ force: true }).catch(() => {});
+      await queue.close();
+      conn.disconnect();
+    }
+  });
+});
