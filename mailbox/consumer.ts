@@ -27,10 +27,16 @@ export class PartitionConsumer {
   private readonly queue: Queue<MailboxJobData>;
   private readonly token = uuidv4();
   private closed = false;
-  /** Jobs beyond the first taken by the previous fetch: the size of the next burst. */
-  private lastBurst = 1;
+  /**
+   * Jobs waiting in the queue when last counted (by `othersActive`, after the
+   * previous fetch): how many the next fetch takes at once after the first.
+   */
+  private waitingHint = 0;
 
-  constructor(connection: Redis | Cluster, opts: ConsumerOptions) {
+  constructor(
+    private readonly connection: Redis | Cluster,
+    opts: ConsumerOptions,
+  ) {
     this.worker = new Worker<MailboxJobData>(QUEUE_NAME, null, {
       connection,
       prefix: opts.prefix,
@@ -52,13 +58,21 @@ export class PartitionConsumer {
    */
   async next(maxJobs: number, maxEvents: number, opts: { block?: boolean } = {}): Promise<MailboxJob[]> {
     if (this.closed) return [];
-    const first = await this.worker.getNextJob(this.token, { block: opts.block ?? true });
+    const block = opts.block ?? true;
+    const t0 = Date.now();
+    let first = await this.worker.getNextJob(this.token, { block });
+    // After taking a job, BullMQ's next blocking fetch first looks once without blocking; when
+    // that comes back empty at once, the call after it blocks: make it here rather than
+    // returning an empty batch to the caller's loop.
+    if (!first && block && !this.closed && Date.now() - t0 < 50) first = await this.worker.getNextJob(this.token, { block });
     const jobs: MailboxJob[] = first ? [first] : [];
     let events = eventCount(first?.data);
-    // Take what else waits in bursts of concurrent fetches (one round trip each): the burst
-    // follows the backlog seen last time, doubling while bursts come back full.
-    let burst = Math.max(1, Math.min(this.lastBurst, maxJobs - jobs.length));
-    while (first && jobs.length < maxJobs && events < maxEvents && !this.closed) {
+    // Take what else waits in bursts of concurrent fetches (one round trip each): the first
+    // burst is the backlog counted after the previous fetch (none: no blind, empty fetch at
+    // light load), doubling while bursts come back full.
+    let burst = Math.min(this.waitingHint, 64, maxJobs - jobs.length);
+    this.waitingHint = 0;
+    while (first && burst > 0 && jobs.length < maxJobs && events < maxEvents && !this.closed) {
       const taken = (await Promise.all(Array.from({ length: burst }, () => this.worker.getNextJob(this.token, { block: false })))).filter(
         (j): j is MailboxJob => j !== undefined,
       );
@@ -66,9 +80,7 @@ export class PartitionConsumer {
       for (const j of taken) events += Math.max(1, eventCount(j.data));
       if (taken.length < burst) break;
       burst = Math.min(burst * 2, 64, maxJobs - jobs.length);
-      if (burst <= 0) break;
     }
-    this.lastBurst = Math.max(1, jobs.length - 1);
     return jobs;
   }
 
@@ -84,7 +96,17 @@ export class PartitionConsumer {
    * includes every job it took; it can run concurrently with other reads.
    */
   async othersActive(mine: number): Promise<boolean> {
-    return (await this.queue.getActiveCount()) > mine;
+    // One round trip for both lists (same hash tag: one slot, also on a Cluster); the waiting
+    // count sizes the next fetch's burst.
+    const replies = await this.connection
+      .pipeline().llen(this.queue.keys.active!).llen(this.queue.keys.wait!).exec();
+    const count = (i: number): number => {
+      const [err, n] = replies?.[i] ?? [new Error('no reply'), 0];
+      if (err) throw err;
+      return Number(n);
+    };
+    this.waitingHint = count(1);
+    return count(0) > mine;
   }
 
   /**
