@@ -356,8 +356,8 @@ interface EngineResult {
   send: Cost & { sendMs: number };
   sendMany: Cost & { sendMs: number };
   latency: LatencyStats & { schedLagP99: number; offered: number; cost: Cost };
-  /** sendMany throughput with the workers in `processes` separate processes. */
-  procs: (Cost & { processes: number })[];
+  /** sendMany throughput with the workers in `processes` separate processes, and latency at the same offered rate (half as long). */
+  procs: (Cost & { processes: number; latency: LatencyStats })[];
   correctness: {
     keysChecked: number;
     stateMismatches: number;
@@ -519,21 +519,22 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
     }
 
     // 3. Latency at a fixed offered rate: send() per event, fire and forget (the producer coalesces what is due together).
-    {
-      const total = Math.max(1, Math.round(f.rate * f.seconds));
-      const ph = newPhase('latency', total, true);
+    const latencyPhase = async (name: string, seconds: number, m: CostMeter): Promise<EngineResult['latency']> => {
+      const total = Math.max(1, Math.round(f.rate * seconds));
+      const ph = newPhase(name, total, true);
       const inflight: Promise<unknown>[] = [];
-      await meter.start();
-      const { lag } = await offeredLoad(f.rate, f.seconds, (i) => {
+      await m.start();
+      const { lag } = await offeredLoad(f.rate, seconds, (i) => {
         const key = keys[(i * 7919) % keys.length]!;
         inflight.push(client.send(BENCH_TYPE, key, incFor(ph, key)).catch(countSendError));
       });
       await Promise.all(inflight);
-      const cost = await meter.stop(total, await waitPhase(ph, 60_000));
+      const cost = await m.stop(total, await waitPhase(ph, 60_000));
       const stats = latencyStats(phases[ph]!.latencies!);
-      latencyRow = { ...stats, schedLagP99: r2(lag.p99), offered: f.rate, cost };
-      log(`engine latency @${f.rate}/s: p50 ${r2(stats.p50)} ms, p99 ${r2(stats.p99)} ms, max ${r2(stats.max)} ms (schedule lag p99 ${r2(lag.p99)} ms)`);
-    }
+      log(`engine ${name} @${f.rate}/s: p50 ${r2(stats.p50)} ms, p99 ${r2(stats.p99)} ms, max ${r2(stats.max)} ms (schedule lag p99 ${r2(lag.p99)} ms)`);
+      return { ...stats, schedLagP99: r2(lag.p99), offered: f.rate, cost };
+    };
+    latencyRow = await latencyPhase('latency', f.seconds, meter);
 
     // 4. The workers in separate processes (as deployed: API/producer processes and worker
     // processes): the in-process worker system steps down, N worker processes take the
@@ -553,8 +554,9 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
         await pm.start();
         await sendManyAll(ph, f.events);
         const cost = await pm.stop(f.events, await waitPhase(ph, 120_000));
-        procRows.push({ processes: n, ...cost });
         log(`engine sendMany, ${n} worker process(es): ${cost.perSec} events/s (${cost.wallMs} ms, node CPU ${cost.nodeCpuMsPer1k} ms/1k incl. workers)`);
+        const latency = await latencyPhase(`latency, ${n} worker process(es)`, f.seconds / 2, pm);
+        procRows.push({ processes: n, ...cost, latency: roundStats(latency) });
       } finally {
         await procs.stop();
       }
@@ -837,7 +839,16 @@ async function main(): Promise<number> {
     /** Workers in separate processes: engine sendMany vs raw BullMQ conc 1, both with the same number of worker processes. */
     processes: engine.procs.map((e) => {
       const r = raw.procs.find((x) => x.processes === e.processes);
-      return { processes: e.processes, engineEventsPerSec: e.perSec, bullmqNoopJobsPerSec: r?.perSec, ratioToSameProcesses: r ? r2(e.perSec / r.perSec) : undefined, ratioToInProcessBullmq: r2(e.perSec / bullmqNoopJobsPerSec) };
+      return {
+        processes: e.processes,
+        engineEventsPerSec: e.perSec,
+        bullmqNoopJobsPerSec: r?.perSec,
+        ratioToSameProcesses: r ? r2(e.perSec / r.perSec) : undefined,
+        ratioToInProcessBullmq: r2(e.perSec / bullmqNoopJobsPerSec),
+        engineP50Ms: e.latency.p50,
+        engineP99Ms: e.latency.p99,
+        latencyRatio: r2(e.latency.p99 / raw.latencyCompleted.p99),
+      };
     }),
     correct: engineCorrect(engine),
     correctness: c,
@@ -908,6 +919,7 @@ async function main(): Promise<number> {
       table([
         [`latency @ ${f.rate}/s for ${f.seconds} s (ms)`, 'n', 'p50', 'p90', 'p99', 'max', 'node CPU %', 'redis CPU %', 'redis cmds/event'],
         ['engine send → committed + output read', ...statCells(e.latency), ...costCells(e.latency.cost)],
+        ...e.procs.map((row) => [`engine, ${row.processes} worker process(es) (${f.seconds / 2} s)`, ...statCells(row.latency), '', '', '']),
         ['raw BullMQ add → processor runs', ...statCells(raw.latencyProcessed), '', '', ''],
         ['raw BullMQ add → completed event', ...statCells(raw.latencyCompleted), ...costCells(raw.latencyCost)],
       ]),
