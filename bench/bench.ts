@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { Queue, Worker, type Job } from 'bullmq';
 import { createActorSystem } from '../index';
+import { partitionOf } from '../mailbox'; // raw BullMQ spreads the same keys over the same queues
 import { BENCH_TYPE, benchCounter, type CountedOutput, type IncEvent } from './bench-machine';
 
 // ---------------------------------------------------------------------------
@@ -111,21 +112,6 @@ function parseFlags(argv: string[]): Flags {
 
 // ---------------------------------------------------------------------------
 // helpers
-
-/**
- * The engine's documented partitioner (FNV-1a 32 over `type NUL key`, mod
- * partitions), copied so raw BullMQ spreads the same keys over the same
- * queues without importing engine internals.
- */
-function partitionOf(type: string, key: string, partitions: number): number {
-  let h = 0x811c9dc5;
-  const bytes = Buffer.from(`${type}\u0000${key}`, 'utf8');
-  for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i]!;
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % partitions;
-}
 
 const log = (...a: unknown[]) => console.error('[bench]', ...a);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -9,6 +9,7 @@
 import { Redis } from 'ioredis';
 import { createActorSystem, type ActorState, type ActorSystem, type PositionedOutput } from '../../index';
 import { account, type AccountContext } from './account-machine';
+import { mulberry32 } from '../lib/random';
 
 export interface BankExampleOptions {
   redisUrl: string;
@@ -125,18 +126,6 @@ const out = (line = '') => {
 // ---------------------------------------------------------------------------
 // Workload
 
-/** mulberry32: a small seeded PRNG, so a seed always gives the same workload. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'niaj'];
 const accountName = (i: number) => NAMES[i] ?? `acct-${i + 1}`;
 
@@ -154,7 +143,7 @@ const MAX_ROWS = 12;
 const RESEND_PROBABILITY = 0.03;
 
 function makeWorkload(names: string[], events: number, seed: number): { sends: Sent[]; resend: Set<number> } {
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
   const amount = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
   const sends: Sent[] = [];

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../lib/random';
 import { readEvents } from './event-stream';
 import { along, CITY, distanceKm, round6, type BoundingBox, type LatLng } from './geo';
 
@@ -87,17 +88,7 @@ export interface SimulatorStats {
   lastError: string | null;
 }
 
-/** mulberry32: a small seeded PRNG (the same seed, the same sequence). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as prng } from '../lib/random';
 
 /** Sleep `ms`, or less if `signal` aborts; the abort listener is removed either way (the signal lives long). */
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -126,7 +117,7 @@ export class Simulator {
 
   constructor(options: Partial<SimulatorOptions> & { url: string }) {
     this.o = { ...SIMULATOR_DEFAULTS, ...options };
-    this.random = prng(this.o.seed);
+    this.random = mulberry32(this.o.seed);
   }
 
   /** Put the drivers online, then run until stop(). */
