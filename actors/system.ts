@@ -577,7 +577,9 @@ class System implements ActorSystem {
           for (const r of records) {
             positions[partition] = r.position;
             if (r.kind !== 'out') continue;
-            buffer.push({ ...(JSON.parse(r.body) as Output), position: encodePosition(positions) });
+            const out = JSON.parse(r.body) as PositionedOutput;
+            out.position = encodePosition(positions);
+            buffer.push(out);
           }
         }
       }
