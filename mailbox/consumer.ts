@@ -96,17 +96,12 @@ export class PartitionConsumer {
    * includes every job it took; it can run concurrently with other reads.
    */
   async othersActive(mine: number): Promise<boolean> {
-    // One round trip for both lists (same hash tag: one slot, also on a Cluster); the waiting
-    // count sizes the next fetch's burst.
-    const replies = await this.connection
-      .pipeline().llen(this.queue.keys.active!).llen(this.queue.keys.wait!).exec();
-    const count = (i: number): number => {
-      const [err, n] = replies?.[i] ?? [new Error('no reply'), 0];
-      if (err) throw err;
-      return Number(n);
-    };
-    this.waitingHint = count(1);
-    return count(0) > mine;
+    // One round trip for both lists: two commands written back to back on one connection (not
+    // an ioredis pipeline, whose construction copies every script defined on the client). The
+    // waiting count sizes the next fetch's burst.
+    const [active, waiting] = await Promise.all([this.connection.llen(this.queue.keys.active!), this.connection.llen(this.queue.keys.wait!)]);
+    this.waitingHint = waiting;
+    return active > mine;
   }
 
   /**
