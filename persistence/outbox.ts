@@ -39,7 +39,10 @@ export class OutboxStore {
   async mailRelayed(keys: PartitionKeys, position: string): Promise<void> {
     const [ms, seq] = position.split('-');
     // MINID keeps ids >= its argument: the id right after `position` trims `position` too.
-    await this.client.multi().set(keys.relay, position).xtrim(keys.mail, 'MINID', `${ms}-${Number(seq ?? 0) + 1}`).exec();
+    // In this order on one connection (no MULTI needed: a crash between the two leaves
+    // relayed entries untrimmed, which the next relay trims; and no ioredis pipeline, whose
+    // construction copies every script defined on the client).
+    await Promise.all([this.client.set(keys.relay, position), this.client.xtrim(keys.mail, 'MINID', `${ms}-${Number(seq ?? 0) + 1}`)]);
   }
 
   /** Mail entries committed and not yet relayed, over these partitions. */
