@@ -2,50 +2,31 @@
 //
 // Plain Node ESM using only Node built-ins: it runs before `npm install`.
 // The redis-server process logic lives in ./lib/redis-server.cjs (shared with
-// spec/helpers/redis.ts, which Jest loads as CommonJS).
+// spec/helpers/redis.ts, which Jest loads as CommonJS), the is-node_modules-current
+// decision in ./lib/deps.cjs.
 //
 // Exports:
 //   ensureDeps()                -> boolean (true if it installed)
 //   ensureRedis({ purpose })    -> Promise<{ url, stop(), ... }>
-//   ensureChromium()            -> path of chromium (installs it with apt-get when root)
+//   ensureChromium()            -> path of chromium (installs it with apt-get when it may)
 //   runChild(cmd, args, opts)   -> Promise<exit code>, forwarding SIGINT/SIGTERM/SIGHUP
-//   findRedisServerBinary(), freePort(), ROOT
+//   runTsWithRedis(entry, args, { purpose }), ROOT
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import lib from './lib/redis-server.cjs';
+import deps from './lib/deps.cjs';
+
+const { depsPlan } = deps;
 
 export const ROOT = lib.ROOT;
-export const { findRedisServerBinary, freePort, pingUrl, redactUrl } = lib;
 
 const log = (...a) => console.error('[keyflow]', ...a);
 
 // ---------------------------------------------------------------------------
 // dependencies
-
-function mtimeMs(p) {
-  try {
-    return fs.statSync(p).mtimeMs;
-  } catch {
-    return null;
-  }
-}
-
-/** Why node_modules needs (re)installing, or null if it is up to date. */
-export function depsStaleReason(root = ROOT) {
-  const hidden = mtimeMs(path.join(root, 'node_modules', '.package-lock.json'));
-  if (hidden === null) return 'node_modules/.package-lock.json is missing';
-  const pkg = mtimeMs(path.join(root, 'package.json'));
-  const lock = mtimeMs(path.join(root, 'package-lock.json'));
-  if (pkg !== null && pkg > hidden) return 'package.json is newer than node_modules';
-  if (lock !== null && lock > hidden) return 'package-lock.json is newer than node_modules';
-  for (const bin of ['tsc', 'jest', 'tsx']) {
-    if (!fs.existsSync(path.join(root, 'node_modules', '.bin', bin))) return `node_modules/.bin/${bin} is missing`;
-  }
-  return null;
-}
 
 /**
  * Environment for a nested npm install. When we run under `npm test` / `npm start`,
@@ -92,7 +73,7 @@ function npmCi(root) {
 }
 
 /** Does `node --import tsx` actually transpile TypeScript (i.e. is esbuild's binary usable)? */
-export function tsxWorks(root = ROOT) {
+function tsxWorks(root = ROOT) {
   const dir = path.join(root, '.keyflow', 'tmp');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `tsx-check-${process.pid}.ts`);
@@ -107,21 +88,17 @@ export function tsxWorks(root = ROOT) {
 }
 
 /**
- * Install node_modules if missing or older than package.json / package-lock.json:
- * `npm ci` (falls back to `npm install` if there is no lockfile or `npm ci` refuses
- * it), then checks that tsx/esbuild runs. Returns true if it installed.
+ * Make node_modules match package.json + package-lock.json (./lib/deps.cjs decides):
+ * `npm install` when the lock is missing or does not list package.json's dependencies
+ * (it writes the lock), `npm ci` when node_modules differs from the lock. Then checks
+ * that tsx/esbuild runs. Returns true if it installed.
  */
 export function ensureDeps({ root = ROOT } = {}) {
-  const reason = depsStaleReason(root);
-  if (!reason) return false;
-  log(`installing dependencies (${reason})`);
-  const hasLock = fs.existsSync(path.join(root, 'package-lock.json'));
-  let status = hasLock ? npmCi(root) : 1;
-  if (status !== 0) {
-    if (hasLock) log('`npm ci` failed (see above; usually a lockfile out of sync with package.json) — retrying with `npm install`');
-    status = npm(['install', '--no-audit', '--no-fund'], root);
-  }
-  if (status !== 0) throw new Error(`dependency installation failed (npm exit code ${status})`);
+  const plan = depsPlan(root);
+  if (!plan) return false;
+  log(`installing dependencies (${plan.reason})`);
+  const status = plan.action === 'ci' ? npmCi(root) : npm(['install', '--no-audit', '--no-fund'], root);
+  if (status !== 0) throw new Error(`\`npm ${plan.action}\` failed (npm exit code ${status}; see above)`);
 
   let check = tsxWorks(root);
   if (!check.ok) {
@@ -208,12 +185,31 @@ function redisVersion(bin) {
   return m ? m[1] : 'unknown version';
 }
 
-function installRedisWithApt() {
-  log('redis-server not found; running as root, installing it: apt-get update && apt-get install -y redis-server');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let st = lib.runSync('apt-get', ['update'], { env });
-  if (st === 0) st = lib.runSync('apt-get', ['install', '-y', 'redis-server'], { env });
-  if (st !== 0) throw new Error(`apt-get install redis-server failed (exit ${st}).\n${lib.missingRedisMessage()}`);
+// ---------------------------------------------------------------------------
+// system packages (Debian/Ubuntu)
+
+let aptUpdated = false;
+
+/**
+ * `apt-get install -y <pkg>` for a system package the tooling needs (`what`: what for),
+ * as root, or through sudo when it needs no password (CI users); never prompts.
+ * Runs `apt-get update` once per process. Returns null when installed, else why not.
+ */
+function aptInstall(pkg, what) {
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).error) return 'apt-get is not available on this system';
+  if (!asRoot && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status !== 0) return 'not root, and sudo needs a password';
+  const aptGet = (...args) => {
+    const argv = [...(asRoot ? [] : ['sudo', '-n']), 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
+    log(`$ ${argv.join(' ')}`);
+    const r = spawnSync(argv[0], argv.slice(1), { stdio: 'inherit' });
+    return r.error ? r.error.message : r.status === 0 ? null : `${args[0]} exited with ${r.status ?? r.signal}`;
+  };
+  log(`${pkg} not found (${what}); installing it`);
+  let failed = aptUpdated ? null : aptGet('update', '-q');
+  if (!failed) aptUpdated = true;
+  if (!failed) failed = aptGet('install', '-y', '-q', pkg);
+  return failed && `apt-get: ${failed}`;
 }
 
 // ---------------------------------------------------------------------------
@@ -223,7 +219,7 @@ const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
 
 /**
  * The path of a Chromium for the browser spec: $CHROMIUM_PATH, or Debian's
- * `chromium`, installed with apt-get first when it is missing and we are root.
+ * `chromium`, installed with apt-get first when it is missing (see aptInstall).
  * Throws with the command to run otherwise (the spec then fails saying so).
  */
 export function ensureChromium() {
@@ -231,17 +227,18 @@ export function ensureChromium() {
     if (fs.existsSync(process.env.CHROMIUM_PATH)) return process.env.CHROMIUM_PATH;
     throw new Error(`CHROMIUM_PATH=${process.env.CHROMIUM_PATH} does not exist`);
   }
-  let found = CHROMIUM_PATHS.find((p) => fs.existsSync(p));
-  if (!found && typeof process.getuid === 'function' && process.getuid() === 0) {
-    log('chromium not found (the browser spec needs it); running as root, installing it: apt-get update && apt-get install -y chromium');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    let st = lib.runSync('apt-get', ['update'], { env });
-    if (st === 0) st = lib.runSync('apt-get', ['install', '-y', 'chromium'], { env });
-    if (st !== 0) log(`apt-get install chromium failed (exit ${st})`);
-    found = CHROMIUM_PATHS.find((p) => fs.existsSync(p));
+  const find = () => CHROMIUM_PATHS.find((p) => fs.existsSync(p));
+  let found = find();
+  let notInstalled = '';
+  if (!found) {
+    notInstalled = aptInstall('chromium', 'the browser spec needs it') ?? '';
+    found = find();
   }
   if (!found) {
-    throw new Error('chromium is not installed; the browser spec (spec/apps/ride-matching/browser.spec.ts) needs it: `sudo apt-get install -y chromium`, or set CHROMIUM_PATH');
+    throw new Error(
+      `chromium is not installed${notInstalled ? ` (${notInstalled})` : ''}; the browser spec ` +
+        '(spec/apps/ride-matching/browser.spec.ts) needs it: `sudo apt-get install -y chromium`, or set CHROMIUM_PATH',
+    );
   }
   return found;
 }
@@ -268,11 +265,9 @@ export async function ensureRedis({ purpose = 'dev', quiet = false } = {}) {
 
   let bin = process.env.KEYFLOW_REDIS_SERVER || lib.findRedisServerBinary();
   if (!bin) {
-    if (typeof process.getuid === 'function' && process.getuid() === 0) {
-      installRedisWithApt();
-      bin = lib.findRedisServerBinary();
-    }
-    if (!bin) throw new Error(lib.missingRedisMessage());
+    const notInstalled = aptInstall('redis-server', 'no REDIS_URL answering, so a private one is started');
+    bin = lib.findRedisServerBinary();
+    if (!bin) throw new Error(`${notInstalled ? `${notInstalled}.\n` : ''}${lib.missingRedisMessage()}`);
   }
 
   installSignalHandlers();

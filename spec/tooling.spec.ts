@@ -1,9 +1,13 @@
 // Tests of the test tooling itself: the shared Redis from `npm test`, the
-// namespace helpers, a private redis-server surviving kill -9 via AOF, and
-// Jest's handling of the ESM-only uuid package.
-import { existsSync } from 'node:fs';
+// namespace helpers, a private redis-server surviving kill -9 via AOF, when
+// the bootstrap reinstalls node_modules, and Jest's handling of the ESM-only
+// uuid package.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { v7, validate, version } from 'uuid';
+import { depsPlan, REQUIRED_BINS } from '../scripts/lib/deps.cjs';
 import { pingUrl } from '../scripts/lib/redis-server.cjs';
 import {
   cleanupNamespace,
@@ -92,6 +96,56 @@ describe('startPrivateRedis', () => {
     expect(existsSync(s.dir)).toBe(false);
     // raw RESP PING (an ioredis client failing to connect keeps Jest alive for a while)
     expect(await pingUrl(s.url, 500)).toBe(false);
+  });
+});
+
+describe('depsPlan (when npm test / npm start reinstall node_modules)', () => {
+  let root: string;
+  const pkg = { name: 'p', version: '1.0.0', scripts: { test: 'jest' }, dependencies: { a: '^1.0.0' }, devDependencies: { b: '^2.0.0' } };
+  const lockPackages = {
+    '': { name: 'p', version: '1.0.0', dependencies: { a: '^1.0.0' }, devDependencies: { b: '^2.0.0' } },
+    'node_modules/a': { version: '1.2.0' },
+    'node_modules/b': { version: '2.0.1', dev: true },
+    'node_modules/@esbuild/darwin-arm64': { version: '0.25.0', optional: true },
+  };
+  const installed = { 'node_modules/a': { version: '1.2.0' }, 'node_modules/b': { version: '2.0.1', dev: true } };
+  const write = (file: string, value: unknown) => {
+    mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+    writeFileSync(path.join(root, file), JSON.stringify(value, null, 2));
+  };
+
+  beforeEach(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'keyflow-deps-'));
+    write('package.json', pkg);
+    write('package-lock.json', { name: 'p', lockfileVersion: 3, packages: lockPackages });
+    write('node_modules/.package-lock.json', { name: 'p', lockfileVersion: 3, packages: installed });
+    for (const bin of REQUIRED_BINS) write(`node_modules/.bin/${bin}`, '');
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('needs nothing when node_modules holds the lock (other platforms\' optional packages absent), even after a scripts edit', () => {
+    expect(depsPlan(root)).toBeNull();
+    write('package.json', { ...pkg, scripts: { ...pkg.scripts, bench: 'node bench.js' } });
+    expect(depsPlan(root)).toBeNull();
+  });
+
+  it('asks for npm ci when node_modules is missing, behind the lock or lacks a tool', () => {
+    write('package-lock.json', { name: 'p', lockfileVersion: 3, packages: { ...lockPackages, 'node_modules/a': { version: '1.3.0' } } });
+    expect(depsPlan(root)).toEqual({ action: 'ci', reason: 'node_modules/a is 1.2.0, package-lock.json says 1.3.0' });
+    write('package-lock.json', { name: 'p', lockfileVersion: 3, packages: { ...lockPackages, 'node_modules/c': { version: '1.0.0' } } });
+    expect(depsPlan(root)).toEqual({ action: 'ci', reason: 'node_modules/c is not installed' });
+    write('package-lock.json', { name: 'p', lockfileVersion: 3, packages: lockPackages });
+    rmSync(path.join(root, 'node_modules/.bin/jest'));
+    expect(depsPlan(root)).toEqual({ action: 'ci', reason: 'node_modules/.bin/jest is missing' });
+    rmSync(path.join(root, 'node_modules'), { recursive: true });
+    expect(depsPlan(root)).toEqual({ action: 'ci', reason: 'node_modules/.package-lock.json is missing' });
+  });
+
+  it('asks for npm install when the lock is missing or does not list package.json\'s dependencies', () => {
+    write('package.json', { ...pkg, dependencies: { ...pkg.dependencies, c: '^1.0.0' } });
+    expect(depsPlan(root)).toEqual({ action: 'install', reason: 'package.json dependencies differ from package-lock.json' });
+    rmSync(path.join(root, 'package-lock.json'));
+    expect(depsPlan(root)).toEqual({ action: 'install', reason: 'package-lock.json is missing' });
   });
 });
 

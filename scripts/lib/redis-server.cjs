@@ -474,30 +474,12 @@ function missingRedisMessage() {
   );
 }
 
-/** Run a command synchronously with inherited stdio; returns its exit status. */
-function runSync(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
-  if (r.error) throw r.error;
-  return r.status === null ? 128 : r.status;
-}
-
 module.exports = {
   ROOT,
-  REDIS_BASE_DIR,
-  encodeCommand,
-  rawCommands,
-  parseRedisUrl,
   redactUrl,
-  pingRaw,
   pingUrl,
   findRedisServerBinary,
-  freePort,
-  isAlive,
-  reapOrphans,
   killAllSync,
-  PrivateRedis,
   startRedisServer,
   missingRedisMessage,
-  runSync,
-  sleep,
 };

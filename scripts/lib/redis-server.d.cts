@@ -2,39 +2,20 @@
 import type { ChildProcess } from 'node:child_process';
 
 export declare const ROOT: string;
-export declare const REDIS_BASE_DIR: string;
 
-export interface RawTarget {
-  host?: string;
-  port: number;
-  tls?: boolean;
-}
-export interface UrlTarget extends RawTarget {
-  host: string;
-  auth: string[] | null;
-}
-
-export declare function encodeCommand(args: Array<string | number>): string;
-/** First line of each reply ("+PONG", "-LOADING …"); null when the server closed first. */
-export declare function rawCommands(
-  target: RawTarget,
-  commands: Array<Array<string | number>>,
-  timeoutMs?: number,
-): Promise<Array<string | null>>;
-export declare function parseRedisUrl(url: string): UrlTarget;
+/** The URL with its password replaced by `***`. */
 export declare function redactUrl(url: string): string;
-export declare function pingRaw(target: RawTarget & { auth?: string[] | null }, timeoutMs?: number): Promise<string>;
+/** true iff the Redis at `url` (redis:// or rediss://, AUTH from the URL) answers PING with +PONG within timeoutMs. */
 export declare function pingUrl(url: string, timeoutMs?: number): Promise<boolean>;
+/** Absolute path of redis-server (PATH first, then the usual Debian locations) or null. */
 export declare function findRedisServerBinary(): string | null;
-export declare function freePort(): Promise<number>;
-export declare function isAlive(pid: number): boolean;
-export declare function reapOrphans(baseDir?: string): void;
+/** SIGKILL every redis-server this process started and remove their data dirs (also runs on exit). */
 export declare function killAllSync(): void;
+/** How to install redis-server or point the tooling at a Redis. */
 export declare function missingRedisMessage(): string;
-export declare function runSync(cmd: string, args: string[], opts?: object): number;
-export declare function sleep(ms: number): Promise<void>;
 
-export declare class PrivateRedis {
+/** One private redis-server (what startRedisServer resolves). */
+export interface PrivateRedis {
   readonly bin: string;
   readonly port: number;
   readonly dir: string;
@@ -45,9 +26,12 @@ export declare class PrivateRedis {
   child: ChildProcess | null;
   pid: number;
   start(timeoutMs?: number): Promise<this>;
+  /** SIGKILL the server; the data dir stays for restart(). */
   kill9(): void;
   waitExit(timeoutMs?: number): Promise<boolean>;
+  /** Start again on the same port and dir (AOF is replayed); resolves once PING answers +PONG. */
   restart(timeoutMs?: number): Promise<this>;
+  /** SHUTDOWN NOSAVE (SIGKILL if it does not go away), then remove the data dir. */
   stop(): Promise<void>;
 }
 
