@@ -1,6 +1,6 @@
 import { createActor, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
 import { toError, type JournalEntry, type JsonObject, type LoadedActor } from '../persistence';
-import { TerminalActorError } from '../supervisors';
+import { TerminalActorError, type FailureSeverity } from '../supervisors';
 import type { ActorDefinition } from './define-actor';
 import { VersionMismatchError } from './errors';
 import { MAIL_EVENT_TYPE, type MailEvent } from './send-to-actor';
@@ -26,7 +26,7 @@ export interface ReplayedState {
 
 export type StepOutcome =
   | { ok: true; snapshot: AnyMachineSnapshot; effects: StepEffects }
-  | { ok: false; error: Error; terminal: boolean };
+  | { ok: false; error: Error; severity: FailureSeverity };
 
 interface ExecutableAction {
   type: string;
@@ -182,7 +182,7 @@ export class MachineRunner {
     const error = toError(thrown);
     const cause = (error as { cause?: unknown }).cause;
     const terminal = error instanceof TerminalActorError || cause instanceof TerminalActorError;
-    return { ok: false, error, terminal };
+    return { ok: false, error, severity: terminal ? 'terminal' : 'restartable' };
   }
 
   private take(): ExecutableAction[] {

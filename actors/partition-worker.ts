@@ -16,7 +16,7 @@ import {
   type PartitionKeys,
   type PartitionStateStore,
 } from '../persistence';
-import { KeySupervisor } from '../supervisors';
+import { KeySupervisor, type FailureSeverity } from '../supervisors';
 import type { ActorHost, LiveActor } from './actor-host';
 import { ActorStoppedError, RehydrationError, UnknownActorTypeError, VersionMismatchError } from './errors';
 import type { MachineRunner, StepOutcome } from './machine-runner';
@@ -78,22 +78,20 @@ interface Parked {
 
 interface Failure {
   error: Error;
-  terminal: boolean;
+  severity: FailureSeverity;
   seq: number;
 }
 
-/** Errors of an actor's own making (its stored state cannot be rebuilt), as opposed to Redis being unreachable. */
-function isActorFailure(err: unknown): boolean {
-  return err instanceof RehydrationError || err instanceof CorruptRecordError || err instanceof VersionMismatchError;
-}
-
 /**
- * Failures no restart can fix and no later event may pass: a snapshot with no
- * migration path to this machine version. The key is stopped at once, whatever
- * the policy says (its events are held in dead letters until resumed).
+ * How bad a failure to rebuild an actor is, or undefined when it is not of
+ * the actor's own making (Redis unreachable: retried, not supervised). A
+ * snapshot with no migration path to this machine version is key-fatal: no
+ * restart can fix it and no later event may pass it.
  */
-function stopsAtOnce(err: Error): boolean {
-  return err instanceof VersionMismatchError;
+function rehydrationFailure(err: unknown): FailureSeverity | undefined {
+  if (err instanceof VersionMismatchError) return 'key-fatal';
+  if (err instanceof RehydrationError || err instanceof CorruptRecordError) return 'restartable';
+  return undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -110,14 +108,6 @@ const STAND_DOWN_MS = 30_000;
 /** After an unchecked commit was refused, this many batches read the de-dup records first again. */
 const CHECKED_BATCHES_AFTER_REFUSAL = 50;
 
-/** Malformed job data (not written by keyflow): reported and acknowledged, never applied. */
-function envelopesOf(job: MailboxJob): Envelope[] | undefined {
-  const envs = decodeJobData(job.data);
-  if (!envs) return undefined;
-  return envs.filter(
-    (e) => e && typeof e.id === 'string' && typeof e.type === 'string' && typeof e.key === 'string' && typeof e.event === 'object' && e.event !== null,
-  );
-}
 
 /**
  * The owner of one partition: holds its lease, takes its jobs in order, runs
@@ -423,7 +413,7 @@ export class PartitionWorker {
   private itemsOf(jobs: MailboxJob[]): Item[] {
     const items: Item[] = [];
     for (const job of jobs) {
-      const envs = envelopesOf(job);
+      const envs = decodeJobData(job.data);
       const hold: Hold = { job, open: 0 };
       this.holds.set(job, hold);
       if (!envs) {
@@ -546,14 +536,15 @@ export class PartitionWorker {
   /** One live step of an item into `step`. The actor is rehydrated when cold; a failure to rebuild it is a failed step. */
   private async tryStep(step: StepBuilder, touched: Map<string, LiveActor>, it: Item): Promise<{ ok: true } | { ok: false; failure: Failure }> {
     const runner = this.deps.runners.get(it.env.type);
-    if (!runner) return { ok: false, failure: { error: new UnknownActorTypeError(it.env.type, [...this.deps.runners.keys()]), terminal: true, seq: 0 } };
+    if (!runner) return { ok: false, failure: { error: new UnknownActorTypeError(it.env.type, [...this.deps.runners.keys()]), severity: 'terminal', seq: 0 } };
     let actor = touched.get(it.ref);
     if (!actor) {
       try {
         actor = await this.deps.host.get(this.deps.keys, it.env.type, it.env.key);
       } catch (err) {
-        if (err instanceof LeaseLostError || !isActorFailure(err)) throw err;
-        return { ok: false, failure: { error: toError(err), terminal: false, seq: 0 } };
+        const severity = rehydrationFailure(err);
+        if (!severity) throw err;
+        return { ok: false, failure: { error: toError(err), severity, seq: 0 } };
       }
       touched.set(it.ref, actor);
     }
@@ -563,8 +554,8 @@ export class PartitionWorker {
       if (!pending || pending.token !== it.env.timer.token) return { ok: true };
     }
     const outcome = this.stepOnce(runner, actor, it.env);
-    if (!outcome.ok) return { ok: false, failure: { error: outcome.error, terminal: outcome.terminal, seq: actor.seq } };
-    step.apply(actor, it.env, it.env.event, outcome.snapshot, outcome.effects, outcome.mail ?? [], this.deps.now());
+    if (!outcome.ok) return { ok: false, failure: { error: outcome.error, severity: outcome.severity, seq: actor.seq } };
+    step.apply(actor, it.env, outcome.snapshot, outcome.effects, outcome.mail ?? [], this.deps.now());
     return { ok: true };
   }
 
@@ -577,11 +568,7 @@ export class PartitionWorker {
     const { env } = it;
     const runner = this.deps.runners.get(env.type);
     const policy = runner?.def.supervision;
-    const directive = stopsAtOnce(failure.error)
-      ? ({ kind: 'stop', restarts: 0 } as const)
-      : policy
-        ? this.supervisor.onFailure(it.ref, policy, failure.terminal)
-        : ({ kind: 'dead-letter', restarts: 0 } as const);
+    const directive = policy ? this.supervisor.onFailure(it.ref, policy, failure.severity) : ({ kind: 'dead-letter', restarts: 0 } as const);
     const info = { type: env.type, key: env.key, eventId: env.id, seq: failure.seq, error: failure.error, attempts };
     this.deps.host.drop(this.partition, it.ref);
     switch (directive.kind) {
@@ -727,7 +714,7 @@ export class PartitionWorker {
       );
       return { ...outcome, mail };
     } catch (err) {
-      return { ok: false, error: toError(err), terminal: true };
+      return { ok: false, error: toError(err), severity: 'terminal' };
     }
   }
 

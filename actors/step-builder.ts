@@ -62,7 +62,7 @@ export class StepBuilder {
   }
 
   /** Record a successful step of `actor` on `env`. `mail` envelopes were validated by the caller. */
-  apply(actor: LiveActor, env: Envelope, event: JsonObject, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[], now: number): void {
+  apply(actor: LiveActor, env: Envelope, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[], now: number): void {
     const seq = actor.seq + 1;
     // Timers: a firing consumes its timer; the step's operations arm and cancel others.
     let timers = actor.timers;
@@ -93,6 +93,8 @@ export class StepBuilder {
       group = { actor, expectedSeq: actor.seq, entries: [] };
       this.groups.set(actor.ref, group);
     }
+    // The event as sent: the journal adds its id and ts back on reading (see JournalEntry).
+    const event = env.event;
     group.entries.push(env.timer ? { seq, id: env.id, ts: env.ts, event, timer: env.timer.id } : { seq, id: env.id, ts: env.ts, event });
     this.dedup.push(dedupMember(actor.ref, env.id));
     for (const body of outputs) this.outbox.push({ kind: 'out', body });

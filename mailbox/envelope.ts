@@ -73,20 +73,29 @@ export function isNewerFormat(data: unknown): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) && v > MAILBOX_FORMAT ? v : undefined;
 }
 
-/** The envelopes of a job, or undefined if its data is not keyflow's. */
+/** Whether a decoded value has the shape of an envelope (what the worker relies on). */
+function isEnvelope(e: unknown): e is Envelope {
+  const x = e as Partial<Envelope> | null;
+  return !!x && typeof x.id === 'string' && typeof x.type === 'string' && typeof x.key === 'string' && typeof x.ts === 'number' && typeof x.event === 'object' && x.event !== null;
+}
+
+/**
+ * The envelopes of a job, or undefined if its data is not keyflow's (a
+ * format this code does not know, text that does not parse, or any entry
+ * that is not an envelope): such a job is reported whole, never partly applied.
+ */
 export function decodeJobData(data: unknown): Envelope[] | undefined {
   const d = data as { v?: unknown; events?: unknown } | null | undefined;
-  if (!d) return undefined;
-  if (d.v === 1 && Array.isArray(d.events)) return d.events as Envelope[];
-  if (d.v === 2 && typeof d.events === 'string') {
+  let events: unknown;
+  if (d?.v === 1) events = d.events;
+  else if (d?.v === 2 && typeof d.events === 'string') {
     try {
-      const parsed = JSON.parse(d.events) as unknown;
-      return Array.isArray(parsed) ? (parsed as Envelope[]) : undefined;
+      events = JSON.parse(d.events);
     } catch {
       return undefined;
     }
   }
-  return undefined;
+  return Array.isArray(events) && events.every(isEnvelope) ? events : undefined;
 }
 
 /** Queue name of a partition inside its hash-tagged prefix. */

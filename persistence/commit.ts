@@ -85,9 +85,7 @@ export class CommitStore {
   /** Answer asks whose event was a duplicate (already applied): nothing else to commit. */
   async replyDuplicates(keys: PartitionKeys, askIds: string[]): Promise<void> {
     const body = JSON.stringify({ kind: 'duplicate' });
-    const pipeline = this.client.pipeline();
-    for (const id of askIds) pipeline.rpush(keys.reply(id), body).pexpire(keys.reply(id), this.limits.replyTtlMs);
-    await pipeline.exec();
+    await Promise.all(askIds.flatMap((id) => [this.client.rpush(keys.reply(id), body), this.client.pexpire(keys.reply(id), this.limits.replyTtlMs)]));
   }
 
   /**

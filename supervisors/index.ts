@@ -1,6 +1,6 @@
 /** Supervision: restart policies (intensity, backoff) and the errors that steer them. */
 export { TerminalActorError } from './errors';
-export { KeySupervisor, type Directive } from './key-supervisor';
+export { KeySupervisor, type Directive, type FailureSeverity } from './key-supervisor';
 export {
   resolveRestartPolicy,
   backoffMs,

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { account } from '../../apps/bank/account-machine';
-import { MAILBOX_FORMAT } from '../../mailbox';
+import { decodeJobData, MAILBOX_FORMAT } from '../../mailbox';
 import { redisUrl } from '../helpers/redis';
 import { systems } from '../helpers/system';
 import { sleep } from '../helpers/time';
@@ -9,6 +9,16 @@ import { sleep } from '../helpers/time';
 const sys = systems();
 
 describe('mailbox format', () => {
+  it('decodes format 1 and 2 jobs, and refuses a job with any entry that is not an envelope, whole', () => {
+    const env = { id: 'e1', ts: 5, type: 'account', key: 'a', event: { type: 'deposit', amount: 1 } };
+    expect(decodeJobData({ v: 1, events: [env] })).toEqual([env]);
+    expect(decodeJobData({ v: 2, n: 2, events: JSON.stringify([env, { ...env, id: 'e2' }]) })).toEqual([env, { ...env, id: 'e2' }]);
+    expect(decodeJobData({ v: 2, n: 2, events: JSON.stringify([env, { ...env, key: 7 }]) })).toBeUndefined();
+    expect(decodeJobData({ v: 2, n: 1, events: '[{"id":' })).toBeUndefined();
+    expect(decodeJobData({ v: 1, events: [{ ...env, event: null }] })).toBeUndefined();
+    expect(decodeJobData({ hello: 'world' })).toBeUndefined();
+  });
+
   it('a job of a newer format is never dropped: the worker applies what came before, leaves it and what follows in place, and stands down', async () => {
     const system = await sys.create([account], { partitions: 1, leaseTtlMs: 1_000 });
     const errors: string[] = [];

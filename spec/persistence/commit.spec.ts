@@ -7,6 +7,7 @@ import {
   LeaseStore,
   PartitionKeys,
   SeqConflictError,
+  StoppedActorCommitError,
   type Lease,
   type StepCommit,
 } from '../../persistence';
@@ -116,6 +117,21 @@ describe('persistence: commit, leases and fencing', () => {
     expect(await snapshotOfKeys()).toEqual(before);
     await expect(commits.commit(keys, got.lease, step('t:a', 1, ['e1']))).rejects.toBeInstanceOf(DuplicateCommitError);
     expect(await snapshotOfKeys()).toEqual(before);
+  });
+
+  it('refuses an unchecked commit that touches a stopped actor, writing nothing; a checked one is not refused for it', async () => {
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    await commits.commit(keys, got.lease, { ...step('t:s', 0, ['e1']), keyStates: [{ op: 'stop', ref: 't:s', body: '{}' }] });
+    const before = await snapshotOfKeys();
+    await expect(commits.commit(keys, got.lease, { ...step('t:s', 1, ['e2']), unchecked: true })).rejects.toBeInstanceOf(StoppedActorCommitError);
+    expect(await snapshotOfKeys()).toEqual(before);
+    // An actor that is not stopped commits unchecked as usual.
+    await commits.commit(keys, got.lease, { ...step('t:other', 0, ['o1']), unchecked: true });
+    expect(await journals.length(keys, 't:other')).toBe(1);
+    // Checked (the caller read the stopped set itself): the script does not look.
+    await commits.commit(keys, got.lease, step('t:s', 1, ['e2']));
+    expect(await journals.length(keys, 't:s')).toBe(2);
   });
 
   it('writes a snapshot with its seq and version, and rehydration reads only the journal after it', async () => {
