@@ -36,6 +36,8 @@ const compareAlerts = (a: FraudAlert, b: FraudAlert) =>
 export class AlertFile {
   private pending: string[] = [];
   private position: string | null;
+  /** The position in the checkpoint on disk: a flush with nothing new writes nothing. */
+  private checkpointed: string | null | undefined;
   private bytes: number;
   private count: number;
   private writing: Promise<void> = Promise.resolve();
@@ -47,6 +49,7 @@ export class AlertFile {
     checkpoint: Checkpoint | undefined,
   ) {
     this.position = checkpoint?.position ?? null;
+    this.checkpointed = checkpoint?.position;
     this.bytes = checkpoint?.bytes ?? 0;
     this.count = checkpoint?.alerts ?? 0;
   }
@@ -103,6 +106,7 @@ export class AlertFile {
   private async write(): Promise<void> {
     const lines = this.pending;
     const position = this.position;
+    if (lines.length === 0 && position === this.checkpointed) return;
     this.pending = [];
     if (lines.length > 0) {
       const chunk = Buffer.from(lines.join('\n') + '\n');
@@ -115,16 +119,21 @@ export class AlertFile {
     const tmp = `${this.path}.checkpoint.tmp`;
     await fs.writeFile(tmp, JSON.stringify(checkpoint) + '\n');
     await fs.rename(tmp, `${this.path}.checkpoint`);
+    this.checkpointed = position;
   }
 
   /** Flush, then rewrite the file in canonical order (same lines, so the same length and checkpoint). */
   async finish(): Promise<void> {
     await this.flush();
     const text = await fs.readFile(this.path, 'utf8');
-    const alerts = text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as FraudAlert);
-    alerts.sort(compareAlerts);
+    // The lines are canonical already: parsed for the sort keys, written back as they are.
+    const lines = text
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((line) => ({ line, alert: JSON.parse(line) as FraudAlert }));
+    lines.sort((a, b) => compareAlerts(a.alert, b.alert));
     const tmp = `${this.path}.sorted.tmp`;
-    const out = alerts.map((a) => canonical(a) + '\n').join('');
+    const out = lines.map((l) => l.line + '\n').join('');
     const h = await fs.open(tmp, 'w');
     try {
       await h.writeFile(out);

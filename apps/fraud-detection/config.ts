@@ -4,6 +4,7 @@
  * InvalidRulesError naming the setting.
  */
 import { z } from 'zod';
+import { KeyflowError } from '../../index';
 
 export interface RulesConfig {
   velocity: {
@@ -85,9 +86,10 @@ const schema = z
   .strict()
   .refine((c) => c.cardTesting.largeMin > c.cardTesting.smallMax, { message: 'cardTesting.largeMin must be above cardTesting.smallMax', path: ['cardTesting', 'largeMin'] });
 
-export class InvalidRulesError extends Error {
-  override readonly name = 'InvalidRulesError';
-  readonly code = 'INVALID_RULES';
+export class InvalidRulesError extends KeyflowError {
+  constructor(message: string) {
+    super('INVALID_RULES', message);
+  }
 }
 
 /** The defaults with `overrides` applied, checked. */

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { createActorSystem, type ActorState, type ActorSystem, type ActorSystemOptions, type RedisConfig, type SendManyItem } from '../../index';
+import { createActorSystem, KeyflowError, type ActorState, type ActorSystem, type ActorSystemOptions, type RedisConfig, type SendManyItem } from '../../index';
 import { ACCOUNT_ACTOR_TYPE, accountActor, type AccountContext, type AccountStatus, type FraudOutput, type ReviewEvent } from './account-machine';
 import { resolveRules, type RulesConfig, type RulesOverrides } from './config';
 import { InvalidTransactionError, toTransaction, type Transaction } from './transaction';
@@ -30,15 +30,14 @@ export interface FraudDetectorOptions {
 }
 
 /** A namespace already holds accounts scored with other thresholds: replaying them with these would change history. */
-export class RulesMismatchError extends Error {
-  override readonly name = 'RulesMismatchError';
-  readonly code = 'RULES_MISMATCH';
+export class RulesMismatchError extends KeyflowError {
   constructor(
     readonly namespace: string,
     readonly stored: RulesConfig,
     readonly given: RulesConfig,
   ) {
     super(
+      'RULES_MISMATCH',
       `namespace '${namespace}' was created with other rules (stored: ${JSON.stringify(stored)}); ` +
         'every worker of a namespace must score with the same thresholds: use a new namespace for new thresholds',
     );
@@ -113,15 +112,32 @@ export function appRedis(config: RedisConfig): Redis | Cluster {
   return client;
 }
 
-/** The namespace's rules and instance id: stored on first use, checked afterwards. */
+/**
+ * The namespace's rules and instance id: stored on first use, checked
+ * afterwards. The three commands are written back to back on one connection
+ * (one round trip; Redis applies them in order).
+ */
 async function claimNamespace(client: Redis | Cluster, namespace: string, rules: RulesConfig): Promise<string> {
   const key = metaKey(namespace);
-  await client.hsetnx(key, 'rules', JSON.stringify(rules));
-  await client.hsetnx(key, 'instance', randomUUID());
-  const [stored, instance] = await client.hmget(key, 'rules', 'instance');
-  const storedRules = JSON.parse(stored!) as RulesConfig;
-  if (JSON.stringify(storedRules) !== JSON.stringify(rules)) throw new RulesMismatchError(namespace, storedRules, rules);
+  const given = JSON.stringify(rules);
+  const [, , [stored, instance]] = await Promise.all([client.hsetnx(key, 'rules', given), client.hsetnx(key, 'instance', randomUUID()), client.hmget(key, 'rules', 'instance')]);
+  if (stored !== given) throw new RulesMismatchError(namespace, JSON.parse(stored!) as RulesConfig, rules);
   return instance!;
+}
+
+/** Checked transactions as keyflow events of their accounts: the transaction id is the event id, its `ts` the event time. */
+function transactionItems(transactions: readonly Transaction[]): SendManyItem[] {
+  return transactions.map(({ id, accountId, ts, ...fields }) => ({ type: ACCOUNT_ACTOR_TYPE, key: accountId, event: { type: 'tx', ...fields }, id, ts }));
+}
+
+/**
+ * Send transactions already checked (by parseTransactionLine, parseStreamEntry
+ * or toTransaction) in batches of `batchSize`: the runs check each line once,
+ * where they can say which line was wrong, and send with this.
+ */
+export async function sendTransactions(system: ActorSystem, transactions: readonly Transaction[], batchSize = DEFAULT_BATCH): Promise<void> {
+  const items = transactionItems(transactions);
+  for (let i = 0; i < items.length; i += batchSize) await system.sendMany(items.slice(i, i + batchSize));
 }
 
 export async function createFraudDetector(opts: FraudDetectorOptions): Promise<FraudDetector> {
@@ -131,32 +147,18 @@ export async function createFraudDetector(opts: FraudDetectorOptions): Promise<F
   let instance: string;
   try {
     instance = await claimNamespace(client, namespace, rules);
-  } catch (err) {
+  } finally {
     client.disconnect();
-    throw err;
   }
-  let system: ActorSystem;
-  try {
-    system = await createActorSystem({
-      streamMaxLen: 1_000_000,
-      ...opts.system,
-      redis: opts.redis,
-      namespace,
-      partitions: opts.partitions ?? 16,
-      actors: [accountActor(rules)],
-      worker: opts.worker ?? true,
-    });
-  } catch (err) {
-    client.disconnect();
-    throw err;
-  }
-
-  const toItems = (transactions: readonly unknown[]): SendManyItem[] =>
-    transactions.map((value, i) => {
-      const tx: Transaction = toTransaction(value, `transactions[${i}]`);
-      const { id, accountId, ts, ...fields } = tx;
-      return { type: ACCOUNT_ACTOR_TYPE, key: accountId, event: { type: 'tx', ...fields }, id, ts };
-    });
+  const system = await createActorSystem({
+    streamMaxLen: 1_000_000,
+    ...opts.system,
+    redis: opts.redis,
+    namespace,
+    partitions: opts.partitions ?? 16,
+    actors: [accountActor(rules)],
+    worker: opts.worker ?? true,
+  });
 
   return {
     system,
@@ -165,8 +167,9 @@ export async function createFraudDetector(opts: FraudDetectorOptions): Promise<F
     instance,
     async submit(transactions, { batchSize = DEFAULT_BATCH } = {}) {
       if (!Array.isArray(transactions)) throw new InvalidTransactionError('transactions', 'expected an array of transactions');
-      const items = toItems(transactions);
-      for (let i = 0; i < items.length; i += batchSize) await system.sendMany(items.slice(i, i + batchSize));
+      // All are checked before any is sent.
+      const checked = transactions.map((value, i) => toTransaction(value, `transactions[${i}]`));
+      await sendTransactions(system, checked, batchSize);
     },
     async review(accountId, decision, { reviewer, id, ts } = {}) {
       if (decision !== 'clear' && decision !== 'block') throw new InvalidTransactionError('review', `decision: expected 'clear' or 'block', received ${JSON.stringify(decision)}`);
@@ -203,9 +206,6 @@ export async function createFraudDetector(opts: FraudDetectorOptions): Promise<F
       };
     },
     drain: (o) => system.drain(o),
-    async close() {
-      await system.close();
-      client.disconnect();
-    },
+    close: () => system.close(),
   };
 }

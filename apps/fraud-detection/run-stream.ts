@@ -46,15 +46,17 @@ export async function runStream(opts: StreamRunOptions): Promise<RunSummary> {
   let lastStatus = Date.now();
   opts.onReady?.();
   try {
+    /** Entries handled (held by keyflow, or counted as bad), acknowledged with the next read. */
+    let handled: string[] = [];
     while (!signal.aborted) {
-      const batch = await consumer.read();
+      const batch = await consumer.read(handled);
       tally.read += batch.ids.length;
       await tally.submit(batch.transactions);
       for (const err of batch.bad) {
         tally.badInput(err);
         log.write(`[fraud] bad input, skipped: ${err.message}\n`);
       }
-      await consumer.ack(batch.ids);
+      handled = batch.ids;
       const now = Date.now();
       if ((metrics || statusEvery > 0) && now - lastStatus >= Math.max(statusEvery, 1_000)) {
         lastStatus = now;
@@ -64,6 +66,7 @@ export async function runStream(opts: StreamRunOptions): Promise<RunSummary> {
         if (statusEvery > 0) log.write(`[fraud] ${tally.submitted} tx, ${tally.follower.alerts} alerts, ${tally.bad} bad, pending ${b.pending}${b.lag === undefined ? '' : `, lag ${b.lag}`}\n`);
       }
     }
+    await consumer.ack(handled);
     const elapsedMs = await tally.settle(60_000);
     await file?.finish();
     return tally.summary(`stream ${opts.consumer.stream} (group ${consumer.group})`, elapsedMs, opts.output, false);

@@ -72,20 +72,19 @@ export class StreamConsumer {
     }
   }
 
-  /** The next entries: pending ones of this consumer, claimed ones of dead consumers, then new ones (waits up to blockMs). */
-  async read(): Promise<StreamBatch> {
-    let entries: Entry[] = [];
-    if (this.cursor === '0') {
-      entries = entriesOf(await this.redis.xreadgroup('GROUP', this.group, this.opts.consumer, 'COUNT', this.count, 'STREAMS', this.opts.stream, '0'));
-      if (entries.length === 0) this.cursor = '>';
-    }
-    if (entries.length === 0 && Date.now() - this.lastClaim >= Math.min(this.claimIdleMs, 5_000)) {
-      this.lastClaim = Date.now();
-      const claimed = (await this.redis.xautoclaim(this.opts.stream, this.group, this.opts.consumer, this.claimIdleMs, '0-0', 'COUNT', this.count)) as unknown[];
-      entries = ((claimed?.[1] as Entry[] | undefined) ?? []).filter((e) => e !== null);
-    }
-    if (entries.length === 0) {
-      entries = entriesOf(await this.redis.xreadgroup('GROUP', this.group, this.opts.consumer, 'COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS', this.opts.stream, '>'));
+  /**
+   * The next entries: pending ones of this consumer, claimed ones of dead
+   * consumers, then new ones (waits up to blockMs). `ack`: entries of the
+   * previous batch to acknowledge first; the XACK is written just before the
+   * read on the same connection, so both take one round trip.
+   */
+  async read(ack: readonly string[] = []): Promise<StreamBatch> {
+    const acked = this.ack(ack);
+    let entries: Entry[];
+    try {
+      entries = await this.fetch();
+    } finally {
+      await acked;
     }
     const batch: StreamBatch = { ids: [], transactions: [], bad: [] };
     for (const [id, fields] of entries) {
@@ -102,7 +101,24 @@ export class StreamConsumer {
     return batch;
   }
 
-  async ack(ids: string[]): Promise<void> {
+  private async fetch(): Promise<Entry[]> {
+    let entries: Entry[] = [];
+    if (this.cursor === '0') {
+      entries = entriesOf(await this.redis.xreadgroup('GROUP', this.group, this.opts.consumer, 'COUNT', this.count, 'STREAMS', this.opts.stream, '0'));
+      if (entries.length === 0) this.cursor = '>';
+    }
+    if (entries.length === 0 && Date.now() - this.lastClaim >= Math.min(this.claimIdleMs, 5_000)) {
+      this.lastClaim = Date.now();
+      const claimed = (await this.redis.xautoclaim(this.opts.stream, this.group, this.opts.consumer, this.claimIdleMs, '0-0', 'COUNT', this.count)) as unknown[];
+      entries = ((claimed?.[1] as Entry[] | undefined) ?? []).filter((e) => e !== null);
+    }
+    if (entries.length === 0) {
+      entries = entriesOf(await this.redis.xreadgroup('GROUP', this.group, this.opts.consumer, 'COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS', this.opts.stream, '>'));
+    }
+    return entries;
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
     if (ids.length > 0) await this.redis.xack(this.opts.stream, this.group, ...ids);
   }
 

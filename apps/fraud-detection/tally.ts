@@ -3,7 +3,7 @@
  * input, the output follower, and the summary.
  */
 import type { AlertFile } from './alerts-file';
-import type { FraudDetector } from './detector';
+import { sendTransactions, type FraudDetector } from './detector';
 import { OutputFollower, SubmitTimes } from './follower';
 import type { FraudMetrics } from './metrics';
 import { latencySummary, type BadInput, type RunSummary } from './report';
@@ -43,10 +43,10 @@ export class RunTally {
     });
   }
 
-  /** Submit transactions, remembering when (for latency) and for which accounts. */
+  /** Submit checked transactions (one sendMany), remembering when (for latency) and for which accounts. */
   async submit(transactions: Transaction[]): Promise<void> {
     if (transactions.length === 0) return;
-    await this.detector.submit(transactions, { batchSize: transactions.length });
+    await sendTransactions(this.detector.system, transactions, transactions.length);
     this.submitTimes.record(
       transactions.map((t) => t.id),
       Date.now(),

@@ -3,6 +3,7 @@
  * that turn an input line (NDJSON) or a stream entry into one.
  */
 import { z } from 'zod';
+import { KeyflowError } from '../../index';
 
 /** One transaction. `ts` is its event time in ms; `id` becomes the keyflow event id. */
 export interface Transaction {
@@ -36,9 +37,7 @@ export const transactionSchema = z.object({
 });
 
 /** A line, or a stream entry, that is not a valid transaction. Never stops a run: it is counted and reported. */
-export class InvalidTransactionError extends Error {
-  override readonly name = 'InvalidTransactionError';
-  readonly code = 'INVALID_TRANSACTION';
+export class InvalidTransactionError extends KeyflowError {
   /**
    * @param where `line 12` or `entry 1700000000000-0`: where the input was
    * @param reason what is wrong, field by field
@@ -47,7 +46,7 @@ export class InvalidTransactionError extends Error {
     readonly where: string,
     readonly reason: string,
   ) {
-    super(`${where}: ${reason}`);
+    super('INVALID_TRANSACTION', `${where}: ${reason}`);
   }
 }
 

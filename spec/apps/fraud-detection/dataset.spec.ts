@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import {
+  ACCOUNT_ACTOR_TYPE,
   createScorer,
   evaluateAlerts,
   evaluationRows,
@@ -120,6 +121,12 @@ describe('fraud-detection data set', () => {
     expect(alerts.map(key).sort()).toEqual(expected.map(key).sort());
     expect(summary.counts.late).toBe(late);
     expect(late).toBeGreaterThan(0);
+
+    // The machine is deterministic: each account's stored snapshot equals the replay of its journal.
+    const report = await detector.system.verify(ACCOUNT_ACTOR_TYPE);
+    expect(report.totals).toEqual({ mismatched: 0, errors: 0, skipped: 0 });
+    expect(report.checked).toBe(CI.accounts);
+    expect(report.compared).toBeGreaterThan(CI.accounts / 4);
 
     const evaluation = evaluateAlerts(alerts, data.incidents);
     process.stdout.write(`fraud-detection CI data set (${JSON.stringify(CI)}):\n${table(evaluationRows(evaluation)).join('\n')}\n`);

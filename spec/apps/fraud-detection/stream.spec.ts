@@ -122,4 +122,21 @@ describe('fraud-detection stream input (consumer group)', () => {
     // Restarted under its name, 'dead' finds nothing pending any more.
     expect((await new StreamConsumer(redis, { stream, group: 'g', consumer: 'dead', blockMs: 100 }).read()).ids).toEqual([]);
   }, 30_000);
+
+  it('read(ack) acknowledges the previous batch along with the next read', async () => {
+    const stream = `fraud-tx-${uniqueNamespace('ack')}`;
+    streams.push(stream);
+    await add(stream, [tx('k2', 0), tx('k2', 1_000)].map((t) => ['tx', JSON.stringify(t)]));
+    const consumer = new StreamConsumer(redis, { stream, group: 'g', consumer: 'c', blockMs: 100 });
+    await consumer.ensureGroup();
+    const first = await consumer.read();
+    expect(first.transactions.map((t) => t.accountId)).toEqual(['k2', 'k2']);
+    expect(await consumer.backlog()).toEqual({ pending: 2, lag: 0 });
+    await add(stream, [['tx', JSON.stringify(tx('k2', 2_000))]]);
+    const second = await consumer.read(first.ids);
+    expect(second.ids).toHaveLength(1);
+    expect(await consumer.backlog()).toEqual({ pending: 1, lag: 0 });
+    // Restarted, the consumer re-reads only what it had not acknowledged.
+    expect((await new StreamConsumer(redis, { stream, group: 'g', consumer: 'c', blockMs: 100 }).read()).ids).toEqual(second.ids);
+  }, 30_000);
 });
