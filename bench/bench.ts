@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { Queue, Worker, type Job } from 'bullmq';
 import { createActorSystem } from '../index';
+import { deleteNamespace } from '../apps/lib/namespace';
 import { partitionOf } from '../mailbox'; // raw BullMQ spreads the same keys over the same queues
 import { BENCH_TYPE, benchCounter, type CountedOutput, type IncEvent } from './bench-machine';
 
@@ -240,17 +241,6 @@ function offeredLoad(rate: number, seconds: number, fire: (i: number) => void): 
     };
     setTimeout(tick, 10);
   });
-}
-
-async function deleteKeys(admin: Redis, pattern: string): Promise<number> {
-  let cursor = '0';
-  let n = 0;
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) n += await admin.unlink(...keys);
-  } while (cursor !== '0');
-  return n;
 }
 
 /** CPU ms used so far by a process (user + system), from /proc; 0 when it is gone. */
@@ -650,14 +640,14 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
     workers = [];
   };
   /** N jobs with addBulk: windows of `window` jobs, one addBulk per queue per chunk. */
-  const addAll = async (n: number, keyOffset: number) => {
+  const addAll = async (n: number) => {
     for (let i = 0; i < n; i += f.window) {
       const m = Math.min(f.window, n - i);
       const calls: Promise<unknown>[] = [];
       for (let c = 0; c < m; c += f.chunk) {
         const byQueue = new Map<number, { name: string; data: RawJob }[]>();
         for (let w = c; w < Math.min(m, c + f.chunk); w++) {
-          const ki = (keyOffset + i + w) % keys.length;
+          const ki = (i + w) % keys.length;
           const p = partOf[ki]!;
           let list = byQueue.get(p);
           if (!list) byQueue.set(p, (list = []));
@@ -674,7 +664,7 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
     await startWorkers(1);
     if (f.warmup > 0) {
       completed = 0;
-      await addAll(f.warmup, 0);
+      await addAll(f.warmup);
       await waitFor('raw warm-up', () => completed, f.warmup, 60_000);
       log(`raw warm-up: ${f.warmup} jobs done`);
     }
@@ -682,7 +672,7 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
     // 2a. The serial-lane equivalent: one Worker per queue, concurrency 1.
     completed = 0;
     await meter.start();
-    await addAll(f.events, 0);
+    await addAll(f.events);
     const ordered = await meter.stop(f.events, await waitFor('raw ordered', () => completed, f.events, 120_000));
     log(`raw BullMQ conc 1:  ${ordered.perSec} jobs/s (${ordered.wallMs} ms)`);
 
@@ -712,7 +702,7 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
       await startWorkers(f.unordered);
       completed = 0;
       await meter.start();
-      await addAll(n, 0);
+      await addAll(n);
       const cost = await meter.stop(n, await waitFor('raw unordered', () => completed, n, 120_000));
       unordered = { ...cost, concurrency: f.unordered };
       log(`raw BullMQ conc ${f.unordered}: ${cost.perSec} jobs/s (${cost.wallMs} ms)`);
@@ -726,12 +716,12 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
       try {
         await waitFor(`raw ${n} worker processes: ready`, () => wp.owned, f.partitions, 60_000);
         let base = wp.completed;
-        await addAll(f.warmup, 0);
+        await addAll(f.warmup);
         await waitFor(`raw ${n} processes warm-up`, () => wp.completed - base, f.warmup, 60_000);
         const pm = new CostMeter(admin, () => wp.cpuMs());
         base = wp.completed;
         await pm.start();
-        await addAll(f.events, 0);
+        await addAll(f.events);
         const cost = await pm.stop(f.events, await waitFor(`raw ${n} processes`, () => wp.completed - base, f.events, 120_000));
         procs.push({ processes: n, ...cost });
         log(`raw BullMQ conc 1, ${n} worker process(es): ${cost.perSec} jobs/s (${cost.wallMs} ms)`);
@@ -795,7 +785,7 @@ async function main(): Promise<number> {
     if (f.only !== 'raw') engine = await runEngine(f, url, admin, engineNs);
     if (f.only !== 'engine') raw = await runRaw(f, url, admin, rawNs);
   } finally {
-    const n = (await deleteKeys(admin, `{${engineNs}:*`)) + (await deleteKeys(admin, `{${engineNs}}:*`)) + (await deleteKeys(admin, `{${rawNs}:*`));
+    const n = (await deleteNamespace(admin, engineNs)) + (await deleteNamespace(admin, rawNs));
     log(`deleted ${n} bench keys`);
     admin.disconnect();
   }

@@ -10,8 +10,8 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- wraps internals by name */
 import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
-import { Redis } from 'ioredis';
 import { createActorSystem } from '../index';
+import { deleteNamespace } from '../apps/lib/namespace';
 import * as mailboxModule from '../mailbox';
 import * as persistenceModule from '../persistence';
 import { BENCH_TYPE, benchCounter, type CountedOutput } from './bench-machine';
@@ -61,5 +61,5 @@ const q = (a: number[], p: number) => { const s = [...a].sort((x, y) => x - y); 
   console.error(`rate ${rate}/s, ${partitions} partitions (load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}): e2e p50 ${q(lat, 50).toFixed(1)} p99 ${q(lat, 99).toFixed(1)}; node cpu ${((cpu.user + cpu.system) / 10 / wall).toFixed(0)}%; event-loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} p99 ${(h.percentile(99) / 1e6).toFixed(1)} max ${(h.max / 1e6).toFixed(1)} ms`);
   for (const [k, v] of Object.entries(stats)) console.error(`  ${k.padEnd(26)} n ${String(v.length).padStart(6)}  p50 ${q(v, 50).toFixed(1).padStart(7)}  p90 ${q(v, 90).toFixed(1).padStart(7)}  p99 ${q(v, 99).toFixed(1).padStart(7)}  mean ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(2)}`);
   await client.close(); await worker.close();
-  const admin = new Redis(url); let cur = '0'; do { const [n, ks] = await admin.scan(cur, 'MATCH', `{${ns}*`, 'COUNT', 1000); cur = n; if (ks.length) await admin.unlink(...ks); } while (cur !== '0'); admin.disconnect();
+  await deleteNamespace(url, ns);
 })();

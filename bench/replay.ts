@@ -14,7 +14,7 @@ import vm from 'node:vm';
 import { Redis } from 'ioredis';
 import { createActorSystem, defineActor } from '../index';
 import { accountMachine } from '../apps/bank/account-machine';
-import { ActorHost } from '../actors/actor-host';
+import { deleteNamespace } from '../apps/lib/namespace';
 import { MachineRunner } from '../actors/machine-runner';
 import { machineEvent } from '../actors/validation';
 import { CommitStore, JournalStore, LeaseStore, PartitionKeys, actorRef, type ActorCommit, type JournalEntry } from '../persistence';
@@ -51,15 +51,6 @@ function deposits(key: string, n: number, from = 1): JournalEntry[] {
   });
 }
 
-async function clean(client: Redis, ns: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `*{${ns}*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length) await client.unlink(...keys);
-  } while (cursor !== '0');
-}
-
 export async function runReplayBench(redisUrl: string, opts: { tail?: number; keys?: number; log?: (s: string) => void } = {}): Promise<ReplayFigures> {
   const tailEvents = opts.tail ?? 100_000;
   const coldKeys = opts.keys ?? 10_000;
@@ -82,7 +73,6 @@ export async function runReplayBench(redisUrl: string, opts: { tail?: number; ke
       await commits.commit(keys, lease.lease, { actors: [{ ref: hot, expectedSeq: from - 1, entries }], dedup: [], outbox: [], deadLetters: [], replies: [], keyStates: [] });
     }
     const journals = new JournalStore(client);
-    const host = new ActorHost(journals, new Map([['account', runner]]), 10);
     let best = { load: Infinity, replay: Infinity };
     for (let run = 0; run < 3; run++) {
       const t0 = performance.now();
@@ -93,7 +83,6 @@ export async function runReplayBench(redisUrl: string, opts: { tail?: number; ke
       if ((snapshot.context as { balance: number }).balance !== tailEvents) throw new Error('replay gave a wrong balance');
       if (t2 - t0 < best.load + best.replay) best = { load: t1 - t0, replay: t2 - t1 };
     }
-    void host;
 
     // 2. A partition of cold keys, each with a snapshot at 20 and a 10-entry tail.
     log(`writing ${coldKeys} keys x 30 events...`);
@@ -139,7 +128,7 @@ export async function runReplayBench(redisUrl: string, opts: { tail?: number; ke
       bytesPerLiveActor,
     };
   } finally {
-    await clean(client, ns);
+    await deleteNamespace(client, ns);
     client.disconnect();
   }
 }

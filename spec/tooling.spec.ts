@@ -1,5 +1,5 @@
 // Tests of the test tooling itself: the shared Redis from `npm test`, the
-// namespace helpers, a private redis-server surviving kill -9 via AOF, when
+// namespace helpers (and apps/lib/namespace.ts's deleteNamespace), a private redis-server surviving kill -9 via AOF, when
 // the bootstrap reinstalls node_modules, and Jest's handling of the ESM-only
 // uuid package.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { v7, validate, version } from 'uuid';
+import { deleteNamespace } from '../apps/lib/namespace';
 import { depsPlan, REQUIRED_BINS } from '../scripts/lib/deps.cjs';
 import { pingUrl } from '../scripts/lib/redis-server.cjs';
 import {
@@ -38,7 +39,7 @@ describe('uniqueNamespace', () => {
   });
 });
 
-describe('cleanupNamespace', () => {
+describe('cleanupNamespace / deleteNamespace', () => {
   let client: Redis;
   beforeAll(() => {
     client = new Redis(redisUrl());
@@ -58,6 +59,22 @@ describe('cleanupNamespace', () => {
 
     expect(await cleanupNamespace(redisUrl(), other)).toBe(2);
     await client.del(`pre-${ns}:a`, `${ns}-x:a`);
+  });
+
+  it('deleteNamespace (apps/lib; the bank example and the benches) deletes the partition and namespace keys of its namespace, not those of a namespace it prefixes', async () => {
+    const ns = uniqueNamespace('del');
+    const mine = [`{${ns}:0}:j:account:alice`, `{${ns}:15}:q:mailbox:wait`, `{${ns}}:meta`, `{${ns}}:workers`];
+    const theirs = [`{${ns}0:0}:j:account:alice`, `{${ns}-x}:meta`, `{${ns}_y:3}:lease`];
+    for (const k of [...mine, ...theirs]) await client.set(k, '1');
+
+    await expect(deleteNamespace(redisUrl(), `${ns}*`)).rejects.toThrow(/not a keyflow namespace/);
+    for (const k of mine) expect(await client.exists(k)).toBe(1);
+
+    expect(await deleteNamespace(client, ns)).toBe(mine.length);
+    for (const k of mine) expect(await client.exists(k)).toBe(0);
+    for (const k of theirs) expect(await client.exists(k)).toBe(1);
+    expect(await deleteNamespace(redisUrl(), `${ns}0`)).toBe(1);
+    await client.del(...theirs);
   });
 });
 

@@ -6,9 +6,9 @@
  *
  * `apps/main.ts` is the command-line entry; this module is the logic.
  */
-import { Redis } from 'ioredis';
 import { createActorSystem, type ActorState, type ActorSystem, type PositionedOutput } from '../../index';
 import { account, type AccountContext } from './account-machine';
+import { deleteNamespace } from '../lib/namespace';
 import { mulberry32 } from '../lib/random';
 
 export interface BankExampleOptions {
@@ -209,27 +209,6 @@ function ledgerOf(entries: { event: Record<string, unknown> }[]): Ledger {
 // ---------------------------------------------------------------------------
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function cleanupNamespace(url: string, ns: string): Promise<number> {
-  const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
-  client.on('error', () => {});
-  let deleted = 0;
-  try {
-    await client.connect();
-    // Every key of a namespace is `{ns:<p>}:…` (partitions, BullMQ queues) or `{ns}:meta`.
-    for (const match of [`{${ns}:*`, `{${ns}}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) deleted += await client.unlink(...keys);
-      } while (cursor !== '0');
-    }
-  } finally {
-    client.disconnect();
-  }
-  return deleted;
-}
 
 class Interrupted extends Error {}
 
@@ -531,7 +510,7 @@ export async function runBankExample(opts: BankExampleOptions): Promise<number> 
     }
     if (!opts.keep) {
       try {
-        const n = await cleanupNamespace(opts.redisUrl, namespace);
+        const n = await deleteNamespace(opts.redisUrl, namespace);
         if (sys) say(c.dim(`  system closed; namespace ${namespace} deleted (${num(n)} Redis keys)`));
       } catch (err) {
         process.stderr.write(`could not delete namespace ${namespace}: ${(err as Error).message}\n`);

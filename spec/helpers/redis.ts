@@ -5,6 +5,7 @@
 // a spec can start its own extra server with startPrivateRedis(). The process
 // logic is shared with the bootstrap scripts: scripts/lib/redis-server.cjs.
 import { Redis } from 'ioredis';
+import { unlinkMatching } from '../../apps/lib/namespace';
 import { startRedisServer } from '../../scripts/lib/redis-server.cjs';
 
 /** URL of the test Redis; only set when running through `npm test`. */
@@ -48,14 +49,7 @@ export async function cleanupNamespace(url: string, ns: string): Promise<number>
   await client.connect();
   let deleted = 0;
   try {
-    for (const match of [`*{${globEscape(ns)}:*`, `*{${globEscape(ns)}}*`, `${globEscape(ns)}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) deleted += await client.unlink(...keys);
-      } while (cursor !== '0');
-    }
+    for (const match of [`*{${globEscape(ns)}:*`, `*{${globEscape(ns)}}*`, `${globEscape(ns)}:*`]) deleted += await unlinkMatching(client, match);
   } finally {
     client.disconnect();
   }
