@@ -255,10 +255,22 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     });
   }
 
-  const exists = async (type: 'driver' | 'ride', key: string): Promise<ActorState> => {
+  const unknown = (type: 'driver' | 'ride', key: string) =>
+    new HttpError(404, type === 'driver' ? `driver ${key} is unknown: it has never gone online (POST /drivers/${key}/online)` : `ride ${key} is unknown`);
+
+  /** The committed state, or 404. */
+  const read = async (type: 'driver' | 'ride', key: string): Promise<ActorState> => {
     const s = await system.get(type, key);
-    if (!s) throw new HttpError(404, type === 'driver' ? `driver ${key} is unknown: it has never gone online (POST /drivers/${key}/online)` : `ride ${key} is unknown`);
+    if (!s) throw unknown(type, key);
     return s;
+  };
+
+  /**
+   * 404 unless the actor exists, before a write to it (which would otherwise create it). Its first
+   * journal entry is enough (one LRANGE); `get` would load the snapshot and replay the tail.
+   */
+  const exists = async (type: 'driver' | 'ride', key: string): Promise<void> => {
+    if ((await system.journal(type, key, { fromSeq: 1, toSeq: 1 })).length === 0) throw unknown(type, key);
   };
 
   /** Send and wait for the commit; a command the actor refused is a 409 with its reason. */
@@ -333,7 +345,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     summary: 'A driver: status, location, the offer or ride it holds',
     input: { params: DriverParams },
     responses: { 200: 'the driver', 400: 'bad id', 404: 'unknown driver' },
-    handler: async ({ params }) => driverView(await exists('driver', params.driverId)),
+    handler: async ({ params }) => driverView(await read('driver', params.driverId)),
   });
 
   // ---- rides ---------------------------------------------------------------
@@ -349,7 +361,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     responses: { 202: '{ rideId } — queued', 400: 'bad input', 401: 'API_KEY required', 413: 'body too large', 429: 'rate limited' },
     handler: async ({ body, idempotencyKey }, reply) => {
       const rideId = idempotencyKey ? `r-${uuidv5(`${body.riderId}\n${idempotencyKey}`, RIDE_ID_NS)}` : `r-${uuidv7()}`;
-      await system.send('ride', rideId, { type: 'request', riderId: body.riderId, pickup: body.pickup, dropoff: body.dropoff, ...config.ride }, { id: idempotencyKey ?? uuidv7() });
+      await system.send('ride', rideId, { type: 'request', riderId: body.riderId, pickup: body.pickup, dropoff: body.dropoff, ...config.ride }, { id: idempotencyKey });
       return reply.code(202).header('location', `/rides/${rideId}`).send({ rideId, status: 'requested' });
     },
   });
@@ -360,7 +372,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     summary: 'A ride: status, driver, timings',
     input: { params: RideParams },
     responses: { 200: 'the ride', 400: 'bad id', 404: 'unknown ride' },
-    handler: async ({ params }) => rideView(await exists('ride', params.rideId)),
+    handler: async ({ params }) => rideView(await read('ride', params.rideId)),
   });
   const rideCommands = {
     cancel: 'Cancel a ride (before it started); a driver holding its offer or trip is released',
