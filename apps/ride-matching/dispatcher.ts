@@ -11,9 +11,10 @@ import type { RideStatus } from './ride-machine';
  * - Projections (idempotent writes, applied in output order): the geo index of
  *   available drivers (GEOADD/ZREM), the geo index of rides waiting for a
  *   driver, a pin per driver and per open ride (for the page), counters and
- *   the recent match times. They are written in one MULTI with the position
- *   of the last output applied, so after a restart it resumes right after
- *   what it wrote: the counters count every output exactly once.
+ *   the recent match times. They are written in one Lua script (FLUSH_SCRIPT)
+ *   with the position of the last output applied, so after a restart it
+ *   resumes right after what it wrote: the counters count every output
+ *   exactly once.
  * - Matching: on `ride.matching` it runs GEOSEARCH around the pickup and
  *   sends the ride a `candidates` event whose id is derived from the output's
  *   id, so a re-read output never sends twice. On `driver.available` it
@@ -62,7 +63,7 @@ export interface RideStats {
 
 export const EMPTY_STATS: RideStats = { requested: 0, matched: 0, expired: 0, cancelled: 0, completed: 0, offers: 0, refused: 0, declined: 0, timeout: 0 };
 
-/** Redis keys of the ride-matching projections of a namespace (one hash tag: one slot, so MULTI works on a cluster too). */
+/** Redis keys of the ride-matching projections of a namespace (one hash tag: one slot, so the flush script runs on a cluster too). */
 export function appKeys(namespace: string) {
   const tag = `{${namespace}:rm}`;
   return {
@@ -299,6 +300,7 @@ export class Dispatcher {
   private applyDriver(o: PositionedOutput, e: Record<string, unknown> & { type: string }): void {
     const pin: DriverPin = { status: e.status as DriverStatus, lat: e.lat as number | null, lng: e.lng as number | null };
     if (e.status === 'offered' || e.status === 'on_trip') pin.rideId = e.rideId as string;
+    const before = this.drivers.get(o.key);
     this.drivers.set(o.key, pin);
     if (e.type !== 'driver.moved') this.claims.delete(o.key);
     this.cmd('hset', this.keys.drivers, o.key, JSON.stringify(pin));
@@ -306,8 +308,11 @@ export class Dispatcher {
     if (pin.status === 'available' && at) {
       this.cmd('geoadd', this.keys.driversGeo, at.lng, at.lat, o.key);
       this.unwritten.drivers.add(o.key);
+    } else if (before === undefined || before.status === 'available') {
+      // Pins and index are written together, so only a driver whose pin said available is in the index:
+      // the moves of a busy or offline driver need no ZREM each.
+      this.cmd('zrem', this.keys.driversGeo, o.key);
     }
-    else this.cmd('zrem', this.keys.driversGeo, o.key);
     if (e.type === 'driver.available' && at) this.track(this.pushToWaitingRide(o.key, at, `push-${o.id}`));
   }
 
@@ -354,7 +359,7 @@ export class Dispatcher {
     const near = new Map(found.map(([id, km]) => [id, Number(km)]));
     for (const id of this.unwritten.drivers.ids()) {
       const pin = this.drivers.get(id);
-      if (pin?.lat === null || pin?.lng === null || !pin) continue;
+      if (!pin || pin.lat === null || pin.lng === null) continue;
       const km = distanceKm(pickup, { lat: pin.lat, lng: pin.lng });
       if (km <= radiusKm) near.set(id, km);
     }
