@@ -88,8 +88,6 @@ export interface SimulatorStats {
   lastError: string | null;
 }
 
-export { mulberry32 as prng } from '../lib/random';
-
 /** Sleep `ms`, or less if `signal` aborts; the abort listener is removed either way (the signal lives long). */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -223,6 +221,7 @@ export class Simulator {
   private async driveLoop(): Promise<void> {
     const signal = this.abort.signal;
     let last = Date.now();
+    let reporting: Promise<void> | undefined;
     while (!signal.aborted) {
       await sleep(this.o.tickMs, signal);
       const now = Date.now();
@@ -246,10 +245,15 @@ export class Simulator {
         // Now and then a driver with nothing to do takes a break.
         if (d.mode === 'cruise' && !d.answering && this.random() < 0.002 * (this.o.tickMs / 1000)) this.startBreak(d, now);
       }
-      void this.forEachLimited(moved, 16, async (d) => {
+      // One batch of reports at a time: a service slower than the tick gets the next positions later,
+      // never a growing pile of requests (nor a driver's two reports racing each other).
+      reporting ??= this.forEachLimited(moved, 16, async (d) => {
         if (d.mode !== 'break') await this.post(`/drivers/${d.id}/location`, d.pos);
+      }).finally(() => {
+        reporting = undefined;
       });
     }
+    await reporting;
   }
 
   private arrived(d: SimDriver): void {

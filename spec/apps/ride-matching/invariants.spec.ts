@@ -9,7 +9,7 @@
  * offer reached its driver once, and the exactly-once counters agree.
  */
 import type { PositionedOutput } from '../../../index';
-import { prng } from '../../../apps/ride-matching/simulator';
+import { rng } from '../../helpers/random';
 import { audit, driverHistory, rideHistory } from './journal-audit';
 import { client, sleep, startServiceProcess, until, type ServiceProcess } from './service-kit';
 
@@ -41,7 +41,7 @@ describe('ride-matching invariants', () => {
       askTimeoutMs: 30_000,
     });
     const api = client(service.url);
-    const random = prng(6_2026);
+    const random = rng(6_2026);
     const point = () => ({ lat: +(ORIGIN.lat + random() * 4 * KM_LAT).toFixed(6), lng: +(ORIGIN.lng + random() * 4 * KM_LNG).toFixed(6) });
     const failures: string[] = [];
     /** 409s by reason (ids taken out): expected ones are races, e.g. an accept that crossed the offer timeout. */
