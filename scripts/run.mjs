@@ -13,4 +13,4 @@ const entry = resolveEntry(process.argv[2]);
 const args = process.argv.slice(3);
 const purpose = path.basename(entry).replace(/\.[cm]?[jt]s$/, '');
 
-await runTsWithRedis(entry, args, { purpose: purpose });
+await runTsWithRedis(entry, args, { purpose });

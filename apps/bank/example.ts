@@ -240,14 +240,13 @@ export async function runBankExample(opts: BankExampleOptions): Promise<number> 
 
   let system: ActorSystem | undefined;
   let interruptedBy: string | undefined;
-  const onAbort = () => {
-    interruptedBy = String(opts.signal?.reason ?? 'SIGINT');
-  };
-  if (opts.signal?.aborted) onAbort();
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
   const aborted = new Promise<'aborted'>((resolve) => {
-    if (opts.signal?.aborted) resolve('aborted');
-    opts.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
+    const onAbort = () => {
+      interruptedBy = String(opts.signal?.reason ?? 'SIGINT');
+      resolve('aborted');
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
   const checkpoint = () => {
     if (interruptedBy) throw new Interrupted();
