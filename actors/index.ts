@@ -33,40 +33,5 @@ export {
 } from './errors';
 export { MAX_KEY_BYTES } from './validation';
 export type { VerifyOptions, VerifyReport, VerifyMismatch, VerifyError, VerifySkipped, VerifiedState } from './verify';
-export {
-  windowOperator,
-  windowedAggregate,
-  InvalidWindowItemError,
-  MAX_WINDOWS_PER_ITEM,
-  type WindowSpec,
-  type AggregateSpec,
-  type BuiltInAggregate,
-  type CustomAggregate,
-  type WindowOperator,
-  type WindowOperatorOptions,
-  type WindowState,
-  type WindowResult,
-  type WindowLate,
-  type WindowItem,
-  type WindowStep,
-  type OpenWindow,
-  type RetainedItem,
-  type WindowedAggregateOptions,
-  type WindowedEvent,
-} from './windows';
-export {
-  streamTableJoin,
-  streamTableJoinOperator,
-  InvalidJoinEventError,
-  JOIN_TICK_EVENT,
-  type StreamTableJoinOptions,
-  type StreamTableJoinOperator,
-  type JoinEvent,
-  type JoinMeta,
-  type JoinState,
-  type JoinStep,
-  type JoinTimer,
-  type TableVersion,
-  type OnMissing,
-  type Versioning,
-} from './joins';
+export * from './windows';
+export * from './joins';

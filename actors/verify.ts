@@ -110,8 +110,9 @@ function intOption(name: string, v: unknown, dflt: number, min: number, max: num
  * `system.verify(type)`: replay every key's journal with the current machine
  * and compare it, at the stored snapshot's seq, with the stored snapshot
  * (migrated first when it is of an older version). Reads only; streams the
- * keys (one SCAN per Redis master) and each journal (pages of `pageSize`), so
- * memory is bounded by `concurrency` journals' pages and the reported lists.
+ * keys (one SCAN per Redis master) and each journal up to the snapshot (pages
+ * of `pageSize`; the tail after it in one read, as rehydration reads it), so
+ * memory is bounded by `concurrency` keys' pages and tails and the reported lists.
  */
 export async function verifyType(deps: VerifyDeps, opts: VerifyOptions = {}): Promise<VerifyReport> {
   if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('verify(type, opts)', 'an object', opts);

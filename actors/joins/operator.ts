@@ -173,7 +173,7 @@ export function streamTableJoinOperator<S extends JoinEvent = JoinEvent, T exten
   const all = [...tableTypes, ...deleteTypes, ...streamTypes];
   const reused = all.find((t, i) => all.indexOf(t) !== i);
   if (reused !== undefined) throw new InvalidOptionError('table.event / table.delete / stream.event', 'disjoint event types', reused);
-  for (const t of all) if (t === JOIN_TICK_EVENT || t.startsWith('xstate.')) throw new InvalidOptionError('event types', 'types not reserved by keyflow or XState', t);
+  for (const t of all) if (t.startsWith('@keyflow/') || t.startsWith('xstate.')) throw new InvalidOptionError('event types', 'types not reserved by keyflow or XState (@keyflow/*, xstate.*)', t);
   fn('table.select', opts.table.select);
   fn('enrich', opts.enrich);
   const onMissing = oneOf<OnMissing>('onMissing', opts.onMissing, ['emit-unenriched', 'drop', 'hold'], 'emit-unenriched');
@@ -241,7 +241,7 @@ export function streamTableJoinOperator<S extends JoinEvent = JoinEvent, T exten
       let versions = state.versions;
       if (isTable) versions = setVersion(versions, { ts, value: JSON.parse(JSON.stringify(select(event as T) ?? null)) as V }, watermark);
       else if (isDelete) versions = setVersion(versions, { ts, deleted: true }, watermark);
-      const waiting = isStream ? [...state.waiting, event as S] : [...state.waiting];
+      const waiting = isStream ? [...state.waiting, event as S] : state.waiting;
       const stats = { ...state.stats };
       const outputs: O[] = [];
 

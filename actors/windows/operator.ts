@@ -147,13 +147,16 @@ export function windowOperator<A = unknown, R = number>(opts: WindowOperatorOpti
     switch (window.type) {
       case 'aligned': {
         const ws = s.windows.slice();
+        // Index of each open window by start, built once: an item may be in up to MAX_WINDOWS_PER_ITEM windows.
+        const at = new Map(ws.map((w, i) => [w.start, i]));
         let counted = false;
         // Windows [k·hop, k·hop + size) containing ts, latest first; earlier ones end earlier.
         for (let start = Math.floor(ts / window.hop) * window.hop; start > ts - window.size; start -= window.hop) {
           const end = start + window.size;
           if (end <= closedTo) break;
-          const i = ws.findIndex((w) => w.start === start);
-          ws[i >= 0 ? i : ws.length] = i >= 0 ? added(ws[i]!, x) : opened(start, end, x);
+          const i = at.get(start);
+          if (i === undefined) ws.push(opened(start, end, x));
+          else ws[i] = added(ws[i]!, x);
           counted = true;
         }
         return counted ? { windows: ws.sort(byEnd) } : null;

@@ -10,8 +10,8 @@
  *
  * Prints the enriched outputs as `system.outputs()` yields them. docs/joins.md explains the join.
  */
-import { Redis } from 'ioredis';
 import { createActorSystem, defineActor, streamTableJoin, type ActorSystem, type PositionedOutput } from '../../index';
+import { deleteNamespace } from '../lib/namespace';
 
 /** A reading with no status is held this long (event time, ms) before it goes out unenriched. */
 export const HOLD_MS = 1_500;
@@ -151,18 +151,6 @@ async function readOutputs(system: ActorSystem, count: number, timeoutMs: number
     await it.return?.();
   }
   return out;
-}
-
-/** Every key of the namespace: `{<ns>:<p>}…` and `{<ns>}…`. */
-async function deleteNamespace(url: string, namespace: string): Promise<void> {
-  const client = new Redis(url);
-  try {
-    for await (const keys of client.scanStream({ match: `*{${namespace}[:}]*`, count: 1_000 }) as AsyncIterable<string[]>) {
-      if (keys.length > 0) await client.unlink(...keys);
-    }
-  } finally {
-    client.disconnect();
-  }
 }
 
 if (require.main === module) {

@@ -201,6 +201,8 @@ describe('stream-table join', () => {
       [{ ...base, window: 1 }, /no such option/],
       [{ ...base, table: { event: [] } }, /table.event/],
       [{ ...base, enrich: 'x' }, /enrich/],
+      [{ ...base, table: { event: 'xstate.init' } }, /reserved/],
+      [{ ...base, stream: { event: '@keyflow/mail' } }, /reserved/],
     ];
     for (const [opts, message] of bad) {
       expect(() => streamTableJoin(opts as never)).toThrow(InvalidOptionError);
