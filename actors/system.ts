@@ -239,10 +239,14 @@ function connect(config: RedisConfig, commandTimeout: number): RedisClient {
 
 /** A new connection to the same Redis (for blocking reads). */
 function duplicate(client: RedisClient): RedisClient {
+  // Both branches call duplicate(): the union of their signatures is not callable in TypeScript.
   return client instanceof Cluster ? client.duplicate() : client.duplicate();
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Idle connections kept for `ask` replies (each ask in flight holds one: BLPOP blocks it). */
+const MAX_IDLE_ASK_CONNECTIONS = 8;
 
 /**
  * Create an actor system: connect, check the namespace, and (with
@@ -291,7 +295,10 @@ class System implements ActorSystem {
   private readonly deadLetterStore: DeadLetterStore;
   private readonly partitionState: PartitionStateStore;
   private readonly workers: PartitionWorker[] = [];
+  /** Connections in a blocking read (ask replies, outputs), disconnected by close(). */
   private readonly blocking = new Set<RedisClient>();
+  /** Idle connections for ask replies, reused instead of connecting once per ask. */
+  private readonly idleAskConnections: RedisClient[] = [];
   private passivation: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -453,9 +460,10 @@ class System implements ActorSystem {
     const env = toEnvelope({ type, key, event, id: opts.id, ts: opts.ts }, this.limits, Date.now());
     env.ask = uuidv4();
     const keys = this.keys[this.partitionOf(type, key)]!;
-    const conn = duplicate(this.client);
-    conn.on('error', () => {});
+    const conn = this.idleAskConnections.pop() ?? this.newBlockingConnection();
     this.blocking.add(conn);
+    /** Whether the connection is left idle (no read cut off half way): then the next ask may use it. */
+    let reusable = true;
     try {
       await this.enqueue(env, opts.delayMs);
       const deadline = Date.now() + timeoutMs + (opts.delayMs ?? 0);
@@ -466,6 +474,7 @@ class System implements ActorSystem {
         try {
           res = await conn.blpop(keys.reply(env.ask), Math.min(left, 1_000) / 1000);
         } catch (err) {
+          reusable = false;
           if (this.closing) throw new SystemClosedError();
           throw err;
         }
@@ -481,8 +490,16 @@ class System implements ActorSystem {
       }
     } finally {
       this.blocking.delete(conn);
-      conn.disconnect();
+      if (reusable && !this.closing && this.idleAskConnections.length < MAX_IDLE_ASK_CONNECTIONS) this.idleAskConnections.push(conn);
+      else conn.disconnect();
     }
+  }
+
+  /** A connection of its own for a blocking read; its errors are the reconnects ioredis handles. */
+  private newBlockingConnection(): RedisClient {
+    const conn = duplicate(this.client);
+    conn.on('error', () => {});
+    return conn;
   }
 
   private runner(type: string): MachineRunner {
@@ -539,8 +556,7 @@ class System implements ActorSystem {
    * cannot do.
    */
   private outputReader(from: string, untilNow: boolean): AsyncIterator<PositionedOutput> {
-    const conn = duplicate(this.client);
-    conn.on('error', () => {});
+    const conn = this.newBlockingConnection();
     this.blocking.add(conn);
     let positions: string[] | undefined;
     /** With `until: 'now'`: each outbox's newest record when the iteration began. */
@@ -682,7 +698,7 @@ class System implements ActorSystem {
       clearInterval(this.passivation);
       clearInterval(this.watchdog);
       clearInterval(this.heartbeat);
-      for (const c of this.blocking) c.disconnect();
+      for (const c of [...this.blocking, ...this.idleAskConnections.splice(0)]) c.disconnect();
       const steps: (() => Promise<unknown>)[] = [
         () => Promise.all(this.workers.map((w) => w.close())),
         () => (this.cfg.worker ? this.membership.leave(this.cfg.workerId) : Promise.resolve()),
