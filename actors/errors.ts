@@ -1,6 +1,7 @@
 import { KeyflowError } from '../persistence';
 
-const show = (v: unknown, max = 80): string => {
+/** A value as an error message shows it: JSON where it can be, cut at `max` characters. */
+export const showValue = (v: unknown, max = 80): string => {
   let s: string;
   try {
     s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
@@ -15,7 +16,7 @@ export class UnknownActorTypeError extends KeyflowError {
     readonly actorType: unknown,
     known: string[],
   ) {
-    super('UNKNOWN_ACTOR_TYPE', `unknown actor type ${show(actorType)}: this system defines ${known.map((k) => `'${k}'`).join(', ') || 'no actor types'}. Pass its definition in createActorSystem({ actors })`);
+    super('UNKNOWN_ACTOR_TYPE', `unknown actor type ${showValue(actorType)}: this system defines ${known.map((k) => `'${k}'`).join(', ') || 'no actor types'}. Pass its definition in createActorSystem({ actors })`);
   }
 }
 
@@ -24,7 +25,7 @@ export class InvalidKeyError extends KeyflowError {
     readonly key: unknown,
     reason: string,
   ) {
-    super('INVALID_KEY', `invalid actor key ${show(key)}: ${reason}`);
+    super('INVALID_KEY', `invalid actor key ${showValue(key)}: ${reason}`);
   }
 }
 
@@ -50,7 +51,7 @@ export class AskTimeoutError extends KeyflowError {
     readonly eventId: string,
     readonly timeoutMs: number,
   ) {
-    super('ASK_TIMEOUT', `no commit of event ${eventId} for ${actorType} ${show(key)} within ${timeoutMs} ms: the event is enqueued and will still be applied; is a worker running (worker: true)?`);
+    super('ASK_TIMEOUT', `no commit of event ${eventId} for ${actorType} ${showValue(key)} within ${timeoutMs} ms: the event is enqueued and will still be applied; is a worker running (worker: true)?`);
   }
 }
 
@@ -87,7 +88,7 @@ export class VersionMismatchError extends KeyflowError {
     opts: { reason?: VersionMismatchReason; key?: string; cause?: unknown } = {},
   ) {
     const reason = opts.reason ?? 'no-migrate';
-    const who = opts.key === undefined ? `a snapshot of '${actorType}'` : `the snapshot of ${actorType} ${show(opts.key)}`;
+    const who = opts.key === undefined ? `a snapshot of '${actorType}'` : `the snapshot of ${actorType} ${showValue(opts.key)}`;
     const what =
       reason === 'newer'
         ? `was written by machine version ${storedVersion}, newer than this code's version ${currentVersion}: run the newer code (migrate only goes forward)`
@@ -102,7 +103,7 @@ export class VersionMismatchError extends KeyflowError {
 
 export class DeadLetterNotFoundError extends KeyflowError {
   constructor(id: string) {
-    super('DEAD_LETTER_NOT_FOUND', `no dead letter with id ${show(id)}: it was retried or discarded already, or never existed`);
+    super('DEAD_LETTER_NOT_FOUND', `no dead letter with id ${showValue(id)}: it was retried or discarded already, or never existed`);
   }
 }
 
@@ -113,7 +114,7 @@ export class EventDeadLetteredError extends KeyflowError {
     readonly eventId: string,
     readonly reason: string,
   ) {
-    super('EVENT_DEAD_LETTERED', `event ${eventId} for ${actorType} ${show(key)} was not applied: supervision dead-lettered it (${reason}). See system.deadLetters()`);
+    super('EVENT_DEAD_LETTERED', `event ${eventId} for ${actorType} ${showValue(key)} was not applied: supervision dead-lettered it (${reason}). See system.deadLetters()`);
   }
 }
 
@@ -132,13 +133,13 @@ export class ActorStoppedError extends KeyflowError {
     readonly actorType: string,
     readonly key: string,
   ) {
-    super('ACTOR_STOPPED', `actor ${actorType} ${show(key)} is stopped by supervision (onExhausted: 'stop'): its events are held in dead letters until system.resume('${actorType}', key)`);
+    super('ACTOR_STOPPED', `actor ${actorType} ${showValue(key)} is stopped by supervision (onExhausted: 'stop'): its events are held in dead letters until system.resume('${actorType}', key)`);
   }
 }
 
 /** An actor's stored state could not be rebuilt (its machine failed on its own journal or snapshot). */
 export class RehydrationError extends KeyflowError {
   constructor(actorType: string, key: string, cause: unknown) {
-    super('REHYDRATION_FAILED', `actor ${actorType} ${show(key)} cannot be rebuilt from snapshot + journal: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super('REHYDRATION_FAILED', `actor ${actorType} ${showValue(key)} cannot be rebuilt from snapshot + journal: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }

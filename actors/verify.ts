@@ -3,7 +3,8 @@ import { partitionOf } from '../mailbox';
 import {
   actorRef,
   CorruptRecordError,
-  encodeKey,
+  decodeKey,
+  journalKeys,
   InvalidOptionError,
   PartitionKeys,
   toError,
@@ -179,8 +180,7 @@ export async function verifyType(deps: VerifyDeps, opts: VerifyOptions = {}): Pr
  */
 async function* scanJournals(client: RedisClient, namespace: string, type: string): AsyncGenerator<(Target | VerifySkipped)[]> {
   const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
-  const pattern = `{${namespace}:*}:j:${type}:*`;
-  const name = new RegExp(`^\\{${namespace}:(\\d+)\\}:j:(${type}:[^:{}]*)$`);
+  const { pattern, parse } = journalKeys(namespace, type);
   for (const node of nodes) {
     let cursor = '0';
     do {
@@ -188,32 +188,17 @@ async function* scanJournals(client: RedisClient, namespace: string, type: strin
       cursor = nextCursor;
       const batch: (Target | VerifySkipped)[] = [];
       for (const n of new Set(names)) {
-        const m = name.exec(n);
-        if (!m) continue;
-        const ref = m[2]!;
-        const encoded = ref.slice(type.length + 1);
+        const found = parse(n);
+        if (!found) continue;
+        const { partition, ref, encoded } = found;
         const key = decodeKey(encoded);
-        batch.push(key === undefined ? { key: encoded, reason: 'the key is stored under a digest (over 200 encoded characters): verify it with opts.keys' } : { partition: Number(m[1]), ref, key });
+        batch.push(key === undefined ? { key: encoded, reason: 'the key is stored under a digest (over 200 encoded characters): verify it with opts.keys' } : { partition, ref, key });
       }
       if (batch.length > 0) yield batch;
     } while (cursor !== '0');
   }
 }
 
-/** The inverse of encodeKey, or undefined for a digest (or a name encodeKey cannot have made). */
-export function decodeKey(encoded: string): string | undefined {
-  if (encoded.length === 0 || encoded.startsWith('#')) return undefined;
-  const bytes: number[] = [];
-  for (let i = 0; i < encoded.length; i++) {
-    if (encoded[i] === '%') {
-      bytes.push(Number.parseInt(encoded.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else bytes.push(encoded.charCodeAt(i));
-  }
-  if (bytes.some((b) => !(b >= 0 && b <= 255))) return undefined;
-  const key = Buffer.from(bytes).toString('utf8');
-  return encodeKey(key) === encoded ? key : undefined;
-}
 
 /** Replay one key's journal and compare it with its snapshot. Never throws for the key's own faults. */
 async function verifyKey(deps: VerifyDeps, keys: PartitionKeys, t: Target, pageSize: number, explicit: boolean): Promise<Outcome> {

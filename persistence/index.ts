@@ -4,7 +4,7 @@
  * BullMQ or XState.
  */
 export { KeyflowError, InvalidOptionError, LeaseLostError, SeqConflictError, DuplicateCommitError, StoppedActorCommitError, CorruptRecordError, toError } from './errors';
-export { PartitionKeys, encodeKey, actorRef, dedupMember, namespaceMetaKey } from './keys';
+export { PartitionKeys, encodeKey, decodeKey, journalKeys, actorRef, dedupMember, namespaceMetaKey } from './keys';
 export { registerScripts, type RedisClient } from './scripts';
 export { LeaseStore, type Lease, type AcquireResult } from './lease';
 export { JournalStore, type JournalEntry, type StoredSnapshot, type LoadedActor, type JsonObject } from './journal';

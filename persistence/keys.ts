@@ -100,6 +100,37 @@ export class PartitionKeys {
   }
 }
 
+/** The inverse of encodeKey, or undefined for a digest (or a name encodeKey cannot have made). */
+export function decodeKey(encoded: string): string | undefined {
+  if (encoded.length === 0 || encoded.startsWith('#')) return undefined;
+  const bytes: number[] = [];
+  for (let i = 0; i < encoded.length; i++) {
+    if (encoded[i] === '%') {
+      bytes.push(Number.parseInt(encoded.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(encoded.charCodeAt(i));
+  }
+  if (bytes.some((b) => !(b >= 0 && b <= 255))) return undefined;
+  const key = Buffer.from(bytes).toString('utf8');
+  return encodeKey(key) === encoded ? key : undefined;
+}
+
+/**
+ * The journal key names of one actor type in a namespace: a SCAN pattern, and
+ * a parser of the names it finds (undefined for one that is not a journal of
+ * this type). Namespace and type names are `[a-z0-9_-]`: safe in a glob and a regex.
+ */
+export function journalKeys(namespace: string, type: string): { pattern: string; parse: (name: string) => { partition: number; ref: string; encoded: string } | undefined } {
+  const name = new RegExp(`^\\{${namespace}:(\\d+)\\}:j:(${type}:([^:{}]*))$`);
+  return {
+    pattern: `{${namespace}:*}:j:${type}:*`,
+    parse: (n) => {
+      const m = name.exec(n);
+      return m ? { partition: Number(m[1]), ref: m[2]!, encoded: m[3]! } : undefined;
+    },
+  };
+}
+
 /** `<type>:<encoded key>`: an actor's place inside its partition's keys. */
 export function actorRef(type: string, key: string): string {
   return `${type}:${encodeKey(key)}`;

@@ -1,12 +1,5 @@
 import { KeyflowError } from '../../persistence';
-
-const show = (v: unknown): string => {
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-};
+import { showValue } from '../errors';
 
 /**
  * An item given to a window operator had no usable event time or value (ts
@@ -19,6 +12,6 @@ export class InvalidWindowItemError extends KeyflowError {
     readonly received: unknown,
     hint: string,
   ) {
-    super('INVALID_WINDOW_ITEM', `invalid window ${field === 'watermark' ? 'watermark' : 'item'}: ${field} must be a finite number, received ${show(received)}: ${hint}`);
+    super('INVALID_WINDOW_ITEM', `invalid window ${field === 'watermark' ? 'watermark' : 'item'}: ${field} must be a finite number, received ${showValue(received)}: ${hint}`);
   }
 }

@@ -1,4 +1,4 @@
-import { encodeKey, PartitionKeys, actorRef } from '../../persistence';
+import { encodeKey, decodeKey, journalKeys, PartitionKeys, actorRef } from '../../persistence';
 
 describe('persistence: key encoding', () => {
   it('keeps plain keys readable and escapes everything else', () => {
@@ -25,5 +25,17 @@ describe('persistence: key encoding', () => {
       expect(k.startsWith('{bank:7}:')).toBe(true);
       expect(k.indexOf('}')).toBe('{bank:7'.length);
     }
+  });
+
+  it('decodes what encodeKey made (a digest cannot be), and names the journal keys of a type', () => {
+    for (const key of ['plain', 'a:b', '%25', '{x}*\n', 'ü', 'u\u0308', '#abc', 'a'.repeat(66)]) expect(decodeKey(encodeKey(key))).toBe(key);
+    expect(decodeKey(encodeKey('x'.repeat(10_000)))).toBeUndefined();
+    expect(decodeKey('a%3ab')).toBeUndefined(); // lower-case escape: not encodeKey's
+    const { pattern, parse } = journalKeys('bank', 'account');
+    expect(pattern).toBe('{bank:*}:j:account:*');
+    const name = new PartitionKeys('bank', 7).journal(actorRef('account', 'a:b'));
+    expect(parse(name)).toEqual({ partition: 7, ref: actorRef('account', 'a:b'), encoded: 'a%3Ab' });
+    expect(parse(new PartitionKeys('bank', 7).snapshot(actorRef('account', 'a')))).toBeUndefined();
+    expect(parse(new PartitionKeys('bank2', 7).journal(actorRef('account', 'a')))).toBeUndefined();
   });
 });
