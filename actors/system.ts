@@ -11,6 +11,7 @@ import {
   LeaseStore,
   MembershipStore,
   namespaceMetaKey,
+  NAMESPACE_PATTERN,
   OutboxStore,
   PartitionKeys,
   PartitionStateStore,
@@ -21,7 +22,7 @@ import {
 } from '../persistence';
 import { ActorHost } from './actor-host';
 import { assignPartitions } from './assignment';
-import { ACTOR_TYPE_PATTERN, type ActorDefinition } from './define-actor';
+import type { ActorDefinition } from './define-actor';
 import {
   AskTimeoutError,
   DeadLetterNotFoundError,
@@ -195,7 +196,7 @@ function intOption(name: string, v: unknown, dflt: number, min: number, max = Nu
 
 function resolveOptions(o: ActorSystemOptions): Resolved {
   if (typeof o !== 'object' || o === null) throw new InvalidOptionError('createActorSystem(options)', 'an object', o);
-  if (typeof o.namespace !== 'string' || !ACTOR_TYPE_PATTERN.test(o.namespace)) {
+  if (typeof o.namespace !== 'string' || !NAMESPACE_PATTERN.test(o.namespace)) {
     throw new InvalidOptionError('namespace', 'a string matching [a-z][a-z0-9_-]* (at most 64 characters)', o.namespace);
   }
   if (!Array.isArray(o.actors) || o.actors.length === 0) throw new InvalidOptionError('actors', 'a non-empty array of defineActor(...) results', o.actors);

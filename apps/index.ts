@@ -10,4 +10,3 @@ export { runService, runSimulator } from './ride-matching/cli';
 export * as fraudDetection from './fraud-detection';
 export { runEnrichmentExample, plantMachine } from './examples/enrichment';
 export { mulberry32 } from './lib/random';
-export { deleteNamespace, unlinkMatching } from './lib/namespace';

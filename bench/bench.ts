@@ -27,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { Queue, Worker, type Job } from 'bullmq';
 import { createActorSystem } from '../index';
-import { deleteNamespace } from '../apps/lib/namespace';
+import { deleteNamespace } from '../persistence';
 import { partitionOf } from '../mailbox'; // raw BullMQ spreads the same keys over the same queues
 import { BENCH_TYPE, benchCounter, type CountedOutput, type IncEvent } from './bench-machine';
 

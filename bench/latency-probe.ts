@@ -11,7 +11,7 @@
 import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
 import { createActorSystem } from '../index';
-import { deleteNamespace } from '../apps/lib/namespace';
+import { deleteNamespace } from '../persistence';
 import * as mailboxModule from '../mailbox';
 import * as persistenceModule from '../persistence';
 import { BENCH_TYPE, benchCounter, type CountedOutput } from './bench-machine';

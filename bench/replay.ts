@@ -14,7 +14,7 @@ import vm from 'node:vm';
 import { Redis } from 'ioredis';
 import { createActorSystem, defineActor } from '../index';
 import { accountMachine } from '../apps/bank/account-machine';
-import { deleteNamespace } from '../apps/lib/namespace';
+import { deleteNamespace } from '../persistence';
 import { MachineRunner } from '../actors/machine-runner';
 import { machineEvent } from '../actors/validation';
 import { CommitStore, JournalStore, LeaseStore, PartitionKeys, actorRef, type ActorCommit, type JournalEntry } from '../persistence';

@@ -4,7 +4,8 @@
  * BullMQ or XState.
  */
 export { KeyflowError, InvalidOptionError, LeaseLostError, SeqConflictError, DuplicateCommitError, StoppedActorCommitError, CorruptRecordError, toError } from './errors';
-export { PartitionKeys, encodeKey, decodeKey, journalKeys, actorRef, dedupMember, namespaceMetaKey } from './keys';
+export { PartitionKeys, encodeKey, decodeKey, journalKeys, actorRef, dedupMember, namespaceMetaKey, namespaceKeysPattern, NAMESPACE_PATTERN } from './keys';
+export { deleteNamespace, unlinkMatching } from './namespace';
 export { registerScripts, type RedisClient } from './scripts';
 export { LeaseStore, type Lease, type AcquireResult } from './lease';
 export { JournalStore, type JournalEntry, type StoredSnapshot, type LoadedActor, type JsonObject } from './journal';

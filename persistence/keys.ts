@@ -141,6 +141,14 @@ export function dedupMember(ref: string, eventId: string): string {
   return `${ref}|${eventId}`;
 }
 
+/** What a namespace name may be: it sits inside hash tags, SCAN patterns and regexes unescaped. */
+export const NAMESPACE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
+
+/** SCAN pattern of every key of a namespace: `{ns:p}:…` and `{ns}:…`, not those of a namespace it prefixes. */
+export function namespaceKeysPattern(namespace: string): string {
+  return `{${namespace}[:}]*`;
+}
+
 export function namespaceMetaKey(namespace: string): string {
   return `{${namespace}}:meta`;
 }

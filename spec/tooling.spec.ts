@@ -1,5 +1,5 @@
 // Tests of the test tooling itself: the shared Redis from `npm test`, the
-// namespace helpers (and apps/lib/namespace.ts's deleteNamespace), a private redis-server surviving kill -9 via AOF, when
+// namespace helpers (and the public deleteNamespace), a private redis-server surviving kill -9 via AOF, when
 // the bootstrap reinstalls node_modules, and Jest's handling of the ESM-only
 // uuid package.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { v7, validate, version } from 'uuid';
-import { deleteNamespace } from '../apps/lib/namespace';
+import { deleteNamespace } from '../index';
 import { depsPlan, REQUIRED_BINS } from '../scripts/lib/deps.cjs';
 import { pingUrl } from '../scripts/lib/redis-server.cjs';
 import {
@@ -61,7 +61,7 @@ describe('cleanupNamespace / deleteNamespace', () => {
     await client.del(`pre-${ns}:a`, `${ns}-x:a`);
   });
 
-  it('deleteNamespace (apps/lib; the bank example and the benches) deletes the partition and namespace keys of its namespace, not those of a namespace it prefixes', async () => {
+  it('deleteNamespace (public API; the bank example and the benches) deletes the partition and namespace keys of its namespace, not those of a namespace it prefixes', async () => {
     const ns = uniqueNamespace('del');
     const mine = [`{${ns}:0}:j:account:alice`, `{${ns}:15}:q:mailbox:wait`, `{${ns}}:meta`, `{${ns}}:workers`];
     const theirs = [`{${ns}0:0}:j:account:alice`, `{${ns}-x}:meta`, `{${ns}_y:3}:lease`];

@@ -6,9 +6,8 @@
  *
  * `apps/main.ts` is the command-line entry; this module is the logic.
  */
-import { createActorSystem, type ActorState, type ActorSystem, type PositionedOutput } from '../../index';
+import { createActorSystem, type ActorState, type ActorSystem, type PositionedOutput, deleteNamespace } from '../../index';
 import { account, type AccountContext } from './account-machine';
-import { deleteNamespace } from '../lib/namespace';
 import { mulberry32 } from '../lib/random';
 
 export interface BankExampleOptions {

@@ -10,8 +10,7 @@
  *
  * Prints the enriched outputs as `system.outputs()` yields them. docs/joins.md explains the join.
  */
-import { createActorSystem, defineActor, streamTableJoin, type ActorSystem, type PositionedOutput } from '../../index';
-import { deleteNamespace } from '../lib/namespace';
+import { createActorSystem, defineActor, streamTableJoin, type ActorSystem, type PositionedOutput, deleteNamespace } from '../../index';
 
 /** A reading with no status is held this long (event time, ms) before it goes out unenriched. */
 export const HOLD_MS = 1_500;

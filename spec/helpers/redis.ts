@@ -5,7 +5,7 @@
 // a spec can start its own extra server with startPrivateRedis(). The process
 // logic is shared with the bootstrap scripts: scripts/lib/redis-server.cjs.
 import { Redis } from 'ioredis';
-import { unlinkMatching } from '../../apps/lib/namespace';
+import { unlinkMatching } from '../../persistence';
 import { startRedisServer } from '../../scripts/lib/redis-server.cjs';
 
 /** URL of the test Redis; only set when running through `npm test`. */
