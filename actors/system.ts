@@ -132,6 +132,8 @@ export interface ActorSystem {
   journal(type: string, key: string, opts?: { fromSeq?: number; toSeq?: number }): Promise<JournalEntry[]>;
   replay(type: string, key: string, opts: { toSeq: number }): Promise<ActorState | undefined>;
   outputs(opts?: OutputsOptions): AsyncIterable<PositionedOutput>;
+  /** The position after the newest output committed so far: `outputs({ from })` continues there (a concrete `'now'`). */
+  outputsPosition(): Promise<string>;
   deadLetters(): {
     list(opts?: { limit?: number }): Promise<DeadLetter[]>;
     retry(id: string): Promise<void>;
@@ -549,6 +551,11 @@ class System implements ActorSystem {
     if (from !== 'start' && from !== 'now') decodePosition(from, this.cfg.partitions);
     if (opts.until !== undefined && opts.until !== 'now') throw new InvalidOptionError('opts.until', "'now' or undefined", opts.until);
     return { [Symbol.asyncIterator]: () => this.outputReader(from, opts.until === 'now') };
+  }
+
+  async outputsPosition(): Promise<string> {
+    this.ensureOpen();
+    return encodePosition(await this.outbox.tails(this.keys));
   }
 
   /**

@@ -88,6 +88,8 @@ export interface FraudDetector {
    * a position; with `until: 'now'`, only up to what is committed at the call.
    */
   outputs(opts?: { from?: string; until?: 'now' }): AsyncIterable<PositionedFraudOutput>;
+  /** The position after the newest output so far (a concrete 'now' to start or resume from). */
+  outputsPosition(): Promise<string>;
   /** Resolve once everything submitted so far is committed. */
   drain(opts?: { timeoutMs?: number }): Promise<void>;
   close(): Promise<void>;
@@ -182,6 +184,7 @@ export async function createFraudDetector(opts: FraudDetectorOptions): Promise<F
       const c = state.context as unknown as AccountContext;
       return { accountId, status: state.value as AccountStatus, txCount: c.txCount, alertCount: c.alertCount, lateCount: c.lateCount, lastAlertTs: c.lastAlertTs, seq: state.seq };
     },
+    outputsPosition: () => system.outputsPosition(),
     outputs({ from = 'start', until } = {}) {
       // Not a generator: return() must be able to end a read blocked in Redis.
       const source = system.outputs({ from, until });

@@ -40,7 +40,8 @@ export async function runStream(opts: StreamRunOptions): Promise<RunSummary> {
   const file = opts.output ? await AlertFile.open(opts.output, { namespace: detector.namespace, instance: detector.instance }) : undefined;
   const tally = new RunTally(detector, { file, metrics, maxLatencies: 100_000, maxSubmitTimes: 200_000 });
   // A long-lived worker reports on new outputs only (the file, if any, resumes from its checkpoint).
-  tally.follower.start(file ? file.from : 'now');
+  // A concrete position, not 'now': the follower may have to read again from where it started.
+  tally.follower.start(file ? file.from : await detector.outputsPosition());
 
   const statusEvery = opts.statusEveryMs ?? 10_000;
   let lastStatus = Date.now();

@@ -119,6 +119,14 @@ describe('actor system', () => {
     for await (const out of system.outputs({ from: 'now', until: 'now' })) none.push(out.id);
     expect(none).toEqual([]);
     expect(() => system.outputs({ until: 'later' as 'now' })).toThrow(InvalidOptionError);
+    // outputsPosition: a concrete 'now' to continue from later.
+    const position30 = await system.outputsPosition();
+    await system.send('account', 'u0', { type: 'withdraw', amount: 1 });
+    await system.drain();
+    const after: string[] = [];
+    for await (const out of system.outputs({ from: position30, until: 'now' })) after.push(out.id);
+    expect(after).toHaveLength(1);
+    expect(read).not.toContain(after[0]);
   });
 
   it('keeps idempotency ids per actor: the same id for two keys is two events', async () => {
