@@ -748,13 +748,16 @@ export class PartitionWorker {
       const records = await outbox.pendingMail(keys, 500);
       if (records.length > 0) {
         const byPartition = new Map<number, Envelope[]>();
-        const timers: Promise<void>[] = [];
+        /**
+         * Durable timers armed in this stretch of the stream, the latest arming per actor and
+         * timer id: an earlier arming of the same timer is superseded (its firing would be
+         * dropped as stale when it came), so it needs no delayed job of its own.
+         */
+        const timers = new Map<string, { env: Envelope; dueAt: number }>();
         for (const r of records) {
           if (r.kind === 'timer') {
-            // A durable timer: a delayed job with a deterministic id, so relaying it twice adds it once.
-            const { env, dueAt } = JSON.parse(r.body) as { env: Envelope; dueAt: number };
-            const jobId = `t-${StepBuilder.timerJobId(env)}`;
-            timers.push(producer.enqueueDelayed(this.partition, env, Math.max(0, dueAt - this.deps.now()), jobId));
+            const armed = JSON.parse(r.body) as { env: Envelope; dueAt: number };
+            timers.set(`${armed.env.type}\u0000${armed.env.key}\u0000${armed.env.timer?.id}`, armed);
             continue;
           }
           const env = JSON.parse(r.body) as Envelope;
@@ -763,7 +766,11 @@ export class PartitionWorker {
           if (!list) byPartition.set(p, (list = []));
           list.push(env);
         }
-        await Promise.all([...timers, ...[...byPartition].map(([p, envs]) => producer.enqueue(p, envs))]);
+        await Promise.all([
+          // A delayed job with a deterministic id: relaying a timer twice adds it once.
+          ...[...timers.values()].map(({ env, dueAt }) => producer.enqueueDelayed(this.partition, env, Math.max(0, dueAt - this.deps.now()), `t-${StepBuilder.timerJobId(env)}`)),
+          ...[...byPartition].map(([p, envs]) => producer.enqueue(p, envs)),
+        ]);
         await outbox.mailRelayed(keys, records[records.length - 1]!.position);
       }
       if (records.length < 500) break;

@@ -7,7 +7,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { createActorSystem } from '../../index';
+import { setup } from 'xstate';
+import { Queue } from 'bullmq';
+import { createActorSystem, defineActor } from '../../index';
 import { partitionOf } from '../../mailbox';
 import { actorRef, PartitionKeys } from '../../persistence';
 import { OFFER_MS, offer } from '../faults/fixtures/timer-machine';
@@ -47,6 +49,28 @@ describe('durable timers', () => {
     expect(o2?.seq).toBe(2);
     const outputs = await collectOutputs(system, 2, 1_000);
     expect(outputs.map((o) => [o.key, o.event.type])).toEqual([['o1', 'offer.expired']]);
+  });
+
+  it('relays one delayed job for a timer re-armed several times in one batch: the earlier armings are stale', async () => {
+    const rearm = defineActor({
+      type: 'rearm',
+      machine: setup({}).createMachine({
+        initial: 'open',
+        states: { open: { on: { tick: { target: 'open', reenter: true } }, after: { 60_000: 'idle' } }, idle: {} },
+      }),
+    });
+    const system = await sys.create([rearm], { partitions: 1 });
+    await system.sendMany(Array.from({ length: 5 }, (_, i) => ({ type: 'rearm', key: 'k', event: { type: 'tick' }, id: `tick-${i}` })));
+    await system.drain();
+    expect((await system.get('rearm', 'k'))?.seq).toBe(5);
+    const conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const queue = new Queue('q', { connection: conn, prefix: `{${system.namespace}:0}` });
+    try {
+      expect(await queue.getDelayedCount()).toBe(1);
+    } finally {
+      await queue.close();
+      conn.disconnect();
+    }
   });
 
   it('keeps a pending timer across passivation: rebuilt from the journal, or read from a snapshot', async () => {
