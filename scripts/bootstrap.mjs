@@ -53,6 +53,7 @@ function npm(args, root) {
 /**
  * `npm ci` with its output captured: on success it is replayed as is; on failure
  * only the diagnosis is shown, not the 60-line usage text npm appends to EUSAGE.
+ * Returns npm's exit status, and whether npm refused the lock as out of sync (EUSAGE).
  */
 function npmCi(root) {
   const args = ['ci', '--no-audit', '--no-fund'];
@@ -62,14 +63,15 @@ function npmCi(root) {
   if (r.status === 0) {
     process.stdout.write(r.stdout || '');
     process.stderr.write(r.stderr || '');
-    return 0;
+    return { status: 0, outOfSync: false };
   }
+  const outOfSync = /npm error code EUSAGE/.test(`${r.stdout || ''}${r.stderr || ''}`);
   let lines = `${r.stdout || ''}${r.stderr || ''}`.split('\n');
   const usage = lines.findIndex((l) => /^npm error (Clean install a project|Usage:)/.test(l));
   if (usage > 0) lines = lines.slice(0, usage);
   const shown = lines.filter((l) => l.trim() && !/^npm error\s*$/.test(l) && !/Unknown (user|env|project) config/.test(l));
   process.stderr.write(`${shown.slice(0, 25).join('\n')}${shown.length > 25 ? `\n… (${shown.length - 25} more lines)` : ''}\n`);
-  return r.status ?? 1;
+  return { status: r.status ?? 1, outOfSync };
 }
 
 /** Does `node --import tsx` actually transpile TypeScript (i.e. is esbuild's binary usable)? */
@@ -97,8 +99,20 @@ export function ensureDeps({ root = ROOT } = {}) {
   const plan = depsPlan(root);
   if (!plan) return false;
   log(`installing dependencies (${plan.reason})`);
-  const status = plan.action === 'ci' ? npmCi(root) : npm(['install', '--no-audit', '--no-fund'], root);
-  if (status !== 0) throw new Error(`\`npm ${plan.action}\` failed (npm exit code ${status}; see above)`);
+  let action = plan.action;
+  let status;
+  if (action === 'ci') {
+    const ci = npmCi(root);
+    status = ci.status;
+    if (ci.outOfSync) {
+      // npm ci also refuses a lock that lacks the optional packages of other platforms, which
+      // a registry mirror without them makes npm write: `npm install` installs the same tree.
+      log('`npm ci` refused the lock as out of sync with package.json (see above); installing with `npm install`');
+      action = 'install';
+      status = npm(['install', '--no-audit', '--no-fund'], root);
+    }
+  } else status = npm(['install', '--no-audit', '--no-fund'], root);
+  if (status !== 0) throw new Error(`\`npm ${action}\` failed (npm exit code ${status}; see above)`);
 
   let check = tsxWorks(root);
   if (!check.ok) {
