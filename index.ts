@@ -35,6 +35,7 @@ export {
   type Output,
   type SystemListener,
   type SupervisionEvent,
+  type CommittedEvent,
   type ErrorContext,
   type VersionMismatchReason,
   type VerifyOptions,

@@ -14,7 +14,7 @@ export {
 } from './system';
 export type { ActorState } from './state-view';
 export type { Output } from './step-builder';
-export { SystemEvents, type SystemListener, type SupervisionEvent, type ErrorContext } from './system-events';
+export { SystemEvents, type SystemListener, type SupervisionEvent, type CommittedEvent, type ErrorContext } from './system-events';
 export {
   UnknownActorTypeError,
   InvalidKeyError,

@@ -5,6 +5,7 @@ import {
   CorruptRecordError,
   dedupMember,
   DuplicateCommitError,
+  ForeignJobsActiveError,
   LeaseLostError,
   SeqConflictError,
   StoppedActorCommitError,
@@ -96,8 +97,11 @@ function rehydrationFailure(err: unknown): FailureSeverity | undefined {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Signal within a partition worker: a fetched batch found other jobs in the active list (see `handle`). */
-class OthersActive extends Error {}
+/** What a fresh batch's commit checks of the queue (see `handle`). */
+interface Guard {
+  /** Jobs of the batch left in the active list on purpose (a newer mailbox format): not held, not others'. */
+  leftInPlace: number;
+}
 
 /** Signal within a partition worker: an unchecked attempt met a failing step; it is redone with the checks. */
 class RecheckNeeded extends Error {}
@@ -107,6 +111,13 @@ const STAND_DOWN_MS = 30_000;
 
 /** After an unchecked commit was refused, this many batches read the de-dup records first again. */
 const CHECKED_BATCHES_AFTER_REFUSAL = 50;
+
+/**
+ * With no jobs coming, how often the loop looks for jobs of another owner in
+ * the active list (a paused ex-owner's late fetch). When jobs come, every
+ * commit checks it (see `commit`).
+ */
+const IDLE_LEFTOVER_CHECK_MS = 1_000;
 
 
 /**
@@ -241,7 +252,7 @@ export class PartitionWorker {
           this.fetching = false;
         }
         if (jobs.length > 0 && !this.closing) await this.handle(jobs, lease);
-        else if (!this.closing && (await this.othersActive(this.holds.size))) await this.handleLeftovers(lease);
+        else if (!this.closing && this.deps.now() >= this.idleCheckAt && (await this.idleOthersActive())) await this.handleLeftovers(lease);
         else if (this.relayPending) await this.relayMail();
         else if (!block) await sleep(Math.max(1, Math.min(50, this.nextRetryAt() - this.deps.now())));
         this.supervisor.prune();
@@ -315,6 +326,7 @@ export class PartitionWorker {
     this.leaseValidUntil = 0;
     clearInterval(this.renewTimer);
     this.deps.host.dropPartition(this.partition);
+    this.deps.consumer.dropTaken();
     // Taken jobs are not acknowledged: the next owner finds them in the active list and applies them first.
     this.holds.clear();
     this.parked.clear();
@@ -325,35 +337,35 @@ export class PartitionWorker {
 
   /**
    * Process jobs until their events are committed (or the lease is lost), then
-   * acknowledge the settled ones. Jobs just fetched are first checked for
-   * others in the active list (see `othersActive`), concurrently with the
-   * batch's de-dup read: if there are, the batch is put back and the
-   * leftovers, which include it, are handled instead.
+   * acknowledge the settled ones. The commit of jobs just fetched checks that
+   * no others sit in the active list (see `othersActive`): if some do, nothing
+   * is written, the batch is put back and the leftovers, which include it, are
+   * handled instead.
    */
   private async handle(fetched: MailboxJob[], lease: Lease, fresh = true): Promise<void> {
     if (lease !== this.lease) throw new LeaseLostError(this.partition, lease.value, '(lost while fetching)');
-    let check: Promise<boolean> | undefined = fresh ? this.othersActive(fetched.length + this.holds.size) : undefined;
     // A job of a newer format ends the batch: the jobs before it are handled, it and those after wait.
     const newerAt = fetched.findIndex((j) => isNewerFormat(j.data) !== undefined);
     const jobs = newerAt >= 0 ? fetched.slice(0, newerAt) : fetched;
+    // The commit's guard: every job in progress is one this worker holds, or one it leaves there.
+    const guard: Guard | undefined = fresh ? { leftInPlace: fetched.length - jobs.length } : undefined;
     // Fresh jobs in a healthy partition are applied unchecked (see `process`); leftovers never are.
     let unchecked = fresh && this.checkedBatchesOwed === 0 && this.parked.size === 0;
     if (this.checkedBatchesOwed > 0) this.checkedBatchesOwed--;
     const items = this.itemsOf(jobs);
     try {
       await this.withRetries(() => {
-        const othersActive = check;
-        check = undefined;
         const attemptUnchecked = unchecked;
         unchecked = false;
-        return this.process(items, lease, othersActive, attemptUnchecked);
+        return this.process(items, lease, guard, attemptUnchecked);
       });
     } catch (err) {
-      if (!(err instanceof OthersActive)) throw err;
+      if (!(err instanceof ForeignJobsActiveError)) throw err;
       for (const j of jobs) this.holds.delete(j);
       return this.handleLeftovers(lease);
     }
-    await this.settle(jobs);
+    // With no parked key to poll for, the acknowledgement also takes the next job (one script call).
+    await this.settle(jobs, newerAt < 0 && this.parked.size === 0 && !this.closing);
     if (newerAt >= 0) await this.standDown(fetched[newerAt]!);
   }
 
@@ -397,7 +409,7 @@ export class PartitionWorker {
       try {
         return await attempt();
       } catch (err) {
-        if (err instanceof LeaseLostError || err instanceof OthersActive) throw err;
+        if (err instanceof LeaseLostError || err instanceof ForeignJobsActiveError) throw err;
         if (this.closing) throw new LeaseLostError(this.partition, this.lease?.value ?? '', '(closing)');
         if (err instanceof DuplicateCommitError || err instanceof StoppedActorCommitError || err instanceof RecheckNeeded) {
           this.checkedBatchesOwed = CHECKED_BATCHES_AFTER_REFUSAL;
@@ -430,18 +442,26 @@ export class PartitionWorker {
   }
 
   /** Acknowledge jobs whose events are all settled; keep the others (a parked key holds them). */
-  private async settle(jobs: MailboxJob[]): Promise<void> {
+  private async settle(jobs: MailboxJob[], takeNext = false): Promise<void> {
     const done = jobs.filter((j) => (this.holds.get(j)?.open ?? 0) === 0);
     for (const j of done) this.holds.delete(j);
     // The acknowledgement (never rejects) goes on while the loop fetches the next jobs: their
     // events are committed already. What counts or lists the active list waits for it (`acked`).
     const previous = this.pendingAck;
-    this.pendingAck = Promise.all([previous, this.deps.consumer.ack(done)]).then(() => undefined);
+    this.pendingAck = Promise.all([previous, this.deps.consumer.ack(done, { takeNext })]).then(() => undefined);
     if (this.relayPending) await this.relayMail();
   }
 
   /** Acknowledgements in flight (see `settle`). */
   private pendingAck: Promise<void> = Promise.resolve();
+
+  /** When the idle loop next looks for others' jobs in the active list. */
+  private idleCheckAt = 0;
+
+  private idleOthersActive(): Promise<boolean> {
+    this.idleCheckAt = this.deps.now() + IDLE_LEFTOVER_CHECK_MS;
+    return this.othersActive(this.holds.size);
+  }
 
   /** Whether others' jobs sit in the active list, once this worker's acknowledgements landed. */
   private async othersActive(mine: number): Promise<boolean> {
@@ -462,21 +482,17 @@ export class PartitionWorker {
    * next batches for a while. Duplicates and stopped actors are rare, so
    * most batches save the round trip; a redo costs one.
    */
-  private async process(items: Item[], lease: Lease, othersActive?: Promise<boolean>, unchecked = false): Promise<void> {
+  private async process(items: Item[], lease: Lease, guard?: Guard, unchecked = false): Promise<void> {
     const { keys, commits, host, runners, now } = this.deps;
     const pendingItems = items.filter((it) => !it.settled);
     if (unchecked && pendingItems.some((it) => it.env.event.type === RESUME_EVENT_TYPE)) unchecked = false;
-    const [{ applied, stopped }, others] = await Promise.all([
-      unchecked
-        ? { applied: [] as boolean[], stopped: new Set<string>() }
-        : commits.precheck(
-            keys,
-            pendingItems.map((it) => it.member),
-            pendingItems.map((it) => it.ref),
-          ),
-      othersActive ?? false,
-    ]);
-    if (others) throw new OthersActive();
+    const { applied, stopped } = unchecked
+      ? { applied: [] as boolean[], stopped: new Set<string>() }
+      : await commits.precheck(
+          keys,
+          pendingItems.map((it) => it.member),
+          pendingItems.map((it) => it.ref),
+        );
     // Rehydrate the cold actors of the batch together (one pipelined round trip).
     const cold = new Map<string, Envelope>();
     pendingItems.forEach((it, i) => {
@@ -522,7 +538,7 @@ export class PartitionWorker {
           if (step.stops(it.ref)) stopped.add(it.ref);
         } else parkedHere.push(it);
       }
-      await this.commit(step, lease, unchecked);
+      await this.commit(step, lease, unchecked, guard);
     } catch (err) {
       for (const a of touched.values()) host.drop(this.partition, a.ref);
       // Undo the parking of this attempt: it is repeated from scratch.
@@ -723,14 +739,34 @@ export class PartitionWorker {
    * loop of an older lease is refused by Redis). Returns whether it carried
    * mail. On failure the touched actors are dropped by the caller.
    */
-  private async commit(step: StepBuilder, lease: Lease, unchecked = false): Promise<boolean> {
+  private async commit(step: StepBuilder, lease: Lease, unchecked = false, guard?: Guard): Promise<boolean> {
+    if (guard && step.empty) {
+      // Nothing to write, but the batch's jobs must still be the oldest in progress before they are acknowledged.
+      if (await this.othersActive(this.holds.size + guard.leftInPlace)) throw new ForeignJobsActiveError(-1, this.holds.size + guard.leftInPlace);
+      return false;
+    }
     if (step.empty) return false;
     if (lease !== this.lease || !this.holdsLease) throw new LeaseLostError(this.partition, lease.value, '(no valid lease)');
     const commit = step.build();
     commit.unchecked = unchecked;
-    await this.deps.commits.commit(this.deps.keys, lease, commit, this.deps.now());
+    if (guard) {
+      // The count must include every acknowledgement sent so far (they go first on the same connection).
+      await this.pendingAck;
+      const { active, waiting } = this.deps.consumer.lists;
+      commit.queue = { activeKey: active, waitingKey: waiting, held: this.holds.size + guard.leftInPlace };
+    }
+    const result = await this.deps.commits.commit(this.deps.keys, lease, commit, this.deps.now());
+    if (result.waiting >= 0) this.deps.consumer.waiting = result.waiting;
     step.committed(commit);
     this.committedEvents += commit.dedup.length;
+    if (this.deps.events.listenerCount('committed') > 0) {
+      try {
+        this.deps.events.emit('committed', { partition: this.partition, events: step.appliedEvents() });
+      } catch (err) {
+        // A listener's bug is not the step's: it is committed.
+        this.deps.events.emit('error', toError(err), { partition: this.partition });
+      }
+    }
     if (step.hasMail) this.relayPending = true;
     return step.hasMail;
   }

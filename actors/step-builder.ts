@@ -6,6 +6,7 @@ import type { LiveActor } from './actor-host';
 import type { MachineRunner, StepEffects } from './machine-runner';
 import type { AnyMachineSnapshot } from 'xstate';
 import { stateView } from './state-view';
+import type { CommittedEvent } from './system-events';
 
 
 /** An output of an actor, as `system.outputs()` yields it. */
@@ -172,6 +173,15 @@ export class StepBuilder {
       actors.push(commit);
     }
     return { actors, dedup: this.dedup, outbox: this.outbox, deadLetters: this.deadLetters, replies: this.replies, keyStates: this.keyStates };
+  }
+
+  /** The events this step applies, per actor in order (for the `committed` system event). */
+  appliedEvents(): CommittedEvent[] {
+    const out: CommittedEvent[] = [];
+    for (const { actor, entries } of this.groups.values()) {
+      for (const e of entries) out.push({ type: actor.type, key: actor.key, id: e.id, seq: e.seq, event: e.event });
+    }
+    return out;
   }
 
   /** After a successful commit: remember which snapshots were written. */

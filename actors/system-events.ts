@@ -18,6 +18,18 @@ export interface SupervisionEvent {
   attempts: number;
 }
 
+/** An event applied by a committed step (see SystemListener.committed). */
+export interface CommittedEvent {
+  /** Actor type and key. */
+  type: string;
+  key: string;
+  /** The event's id, and its seq in the actor's journal. */
+  id: string;
+  seq: number;
+  /** The event as sent (without the `id` and `ts` the machine also saw). */
+  event: { [k: string]: unknown };
+}
+
 /** The events of an actor system, one documented member each. */
 export interface SystemListener {
   /** A worker-level error it recovers from by itself (Redis unreachable, a malformed job); never thrown. */
@@ -36,6 +48,13 @@ export interface SystemListener {
   escalated: (info: SupervisionEvent & { partition: number }) => void;
   /** A restarted actor applied the event that had failed. */
   recovered: (info: SupervisionEvent) => void;
+  /**
+   * This worker committed a step of a partition: these events are journaled and
+   * their effects written, atomically (the commit script returned). Emitted once
+   * per commit, in commit order within the partition; events that went to the
+   * dead letters are not listed. Built only while someone listens.
+   */
+  committed: (info: { partition: number; events: readonly CommittedEvent[] }) => void;
 }
 
 /** A typed EventEmitter over SystemListener. */

@@ -16,7 +16,8 @@
  * `npm run --silent bench -- --json`). Other flags: --window N (sends in
  * flight), --chunk N (items per sendMany/addBulk), --verify N (keys checked,
  * 0 = all), --unordered N (concurrency of the extra raw row, 0 = skip),
- * --warmup N, --only engine|raw (diagnostics). Exit code 1 if a correctness
+ * --warmup N, --latency-warmup S (seconds at the offered rate before each
+ * latency measurement, default 2), --only engine|raw (diagnostics). Exit code 1 if a correctness
  * check failed.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -26,7 +27,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { Queue, Worker, type Job } from 'bullmq';
-import { createActorSystem } from '../index';
+import { createActorSystem, type CommittedEvent } from '../index';
 import { deleteNamespace } from '../persistence';
 import { partitionOf } from '../mailbox'; // raw BullMQ spreads the same keys over the same queues
 import { BENCH_TYPE, benchCounter, type CountedOutput, type IncEvent } from './bench-machine';
@@ -51,6 +52,8 @@ interface Flags {
   unordered: number;
   /** Events of the warm-up of each side (not measured). */
   warmup: number;
+  /** Seconds at the offered rate before each latency measurement (not recorded). */
+  latencyWarmup: number;
   /** Diagnostics: run one side only ('engine' or 'raw'); no ratios then. */
   only?: 'engine' | 'raw';
   /** Rows with the workers in this many separate processes (the bench process produces and reads). */
@@ -58,7 +61,7 @@ interface Flags {
 }
 
 function parseFlags(argv: string[]): Flags {
-  const f: Flags = { events: 100_000, keys: 10_000, partitions: 16, rate: 1_000, seconds: 10, json: false, window: 2_000, chunk: 500, verify: 0, unordered: 16, warmup: 5_000, procs: [1, 2, 3] };
+  const f: Flags = { events: 100_000, keys: 10_000, partitions: 16, rate: 1_000, seconds: 10, json: false, window: 2_000, chunk: 500, verify: 0, unordered: 16, warmup: 5_000, latencyWarmup: 2, procs: [1, 2, 3] };
   const ints: Record<string, keyof Flags> = {
     '--events': 'events',
     '--keys': 'keys',
@@ -70,6 +73,7 @@ function parseFlags(argv: string[]): Flags {
     '--verify': 'verify',
     '--unordered': 'unordered',
     '--warmup': 'warmup',
+    '--latency-warmup': 'latencyWarmup',
   };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
@@ -104,7 +108,7 @@ function parseFlags(argv: string[]): Flags {
     if (!name) throw new Error(`unknown flag ${arg}`);
     value ??= argv[++i];
     const n = Number(value);
-    const min = name === 'verify' || name === 'unordered' || name === 'warmup' ? 0 : 1;
+    const min = name === 'verify' || name === 'unordered' || name === 'warmup' || name === 'latencyWarmup' ? 0 : 1;
     if (value === undefined || !Number.isFinite(n) || n < min) throw new Error(`${arg} needs a number >= ${min}, got ${String(value)}`);
     (f[name] as number) = name === 'seconds' || name === 'rate' ? n : Math.floor(n);
   }
@@ -185,6 +189,7 @@ class CostMeter {
       wallMs: r1(wallMs),
       perSec: Math.round((items / wallMs) * 1000),
       nodeCpuMsPer1k: r2((nodeCpuMs / items) * 1000),
+      ...(childMs > 0 ? { workerProcsCpuMsPer1k: r2((childMs / items) * 1000) } : {}),
       redisCpuMsPer1k: r2((redisCpuMs / items) * 1000),
       redisCmdsPerItem: r2((redis.commands - this.redis0.commands) / items),
       nodeCpuPct: Math.round((nodeCpuMs / wallMs) * 100),
@@ -198,6 +203,8 @@ interface Cost {
   wallMs: number;
   perSec: number;
   nodeCpuMsPer1k: number;
+  /** Of nodeCpuMsPer1k, the worker processes' part (rows with worker processes only). */
+  workerProcsCpuMsPer1k?: number;
   redisCpuMsPer1k: number;
   redisCmdsPerItem: number;
   /** CPU used over the wall time, in % of one core. */
@@ -331,7 +338,8 @@ interface Phase {
 interface EngineResult {
   send: Cost & { sendMs: number };
   sendMany: Cost & { sendMs: number };
-  latency: LatencyStats & { schedLagP99: number; offered: number; cost: Cost };
+  /** send → output read by the outputs() reader; `committed`: send → the worker's commit returned (its 'committed' event). */
+  latency: LatencyStats & { schedLagP99: number; offered: number; cost: Cost; committed: LatencyStats };
   /** sendMany throughput with the workers in `processes` separate processes, and latency at the same offered rate (half as long). */
   procs: (Cost & { processes: number; latency: LatencyStats })[];
   correctness: {
@@ -496,9 +504,29 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
 
     // 3. Latency at a fixed offered rate: send() per event, fire and forget (the producer coalesces what is due together).
     const latencyPhase = async (name: string, seconds: number, m: CostMeter): Promise<EngineResult['latency']> => {
+      const inflight: Promise<unknown>[] = [];
+      // The offered rate for latencyWarmup seconds first, not recorded: the steady state is measured,
+      // not the change of pace from the phase before (JIT of the light-load paths, the GC of the
+      // throughput phase's garbage). Raw BullMQ gets the same.
+      if (f.latencyWarmup > 0) {
+        const wph = newPhase(`${name} (warm-up)`, Math.max(1, Math.round(f.rate * f.latencyWarmup)));
+        await offeredLoad(f.rate, f.latencyWarmup, (i) => {
+          const key = keys[(i * 7919 + 1) % keys.length]!;
+          inflight.push(client.send(BENCH_TYPE, key, incFor(wph, key)).catch(countSendError));
+        });
+      }
       const total = Math.max(1, Math.round(f.rate * seconds));
       const ph = newPhase(name, total, true);
-      const inflight: Promise<unknown>[] = [];
+      // send → committed: the worker system's 'committed' event (BullMQ's 'completed' counterpart), same clock.
+      const committedLat: number[] = [];
+      const onCommitted = ({ events }: { events: readonly CommittedEvent[] }) => {
+        const now = performance.now();
+        for (const e of events) {
+          const ev = e.event as unknown as IncEvent;
+          if (ev.ph === ph) committedLat.push(now - ev.t);
+        }
+      };
+      worker.events.on('committed', onCommitted);
       await m.start();
       const { lag } = await offeredLoad(f.rate, seconds, (i) => {
         const key = keys[(i * 7919) % keys.length]!;
@@ -506,9 +534,14 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
       });
       await Promise.all(inflight);
       const cost = await m.stop(total, await waitPhase(ph, 60_000));
+      worker.events.off('committed', onCommitted);
       const stats = latencyStats(phases[ph]!.latencies!);
-      log(`engine ${name} @${f.rate}/s: p50 ${r2(stats.p50)} ms, p99 ${r2(stats.p99)} ms, max ${r2(stats.max)} ms (schedule lag p99 ${r2(lag.p99)} ms)`);
-      return { ...stats, schedLagP99: r2(lag.p99), offered: f.rate, cost };
+      // Empty when the workers run in other processes (their commits are not seen here).
+      const committed = latencyStats(committedLat);
+      log(
+        `engine ${name} @${f.rate}/s: ${committed.count > 0 ? `send→committed p50 ${r2(committed.p50)} ms, p99 ${r2(committed.p99)} ms; ` : ''}send→output read p50 ${r2(stats.p50)} ms, p99 ${r2(stats.p99)} ms, max ${r2(stats.max)} ms (schedule lag p99 ${r2(lag.p99)} ms)`,
+      );
+      return { ...stats, schedLagP99: r2(lag.p99), offered: f.rate, cost, committed };
     };
     latencyRow = await latencyPhase('latency', f.seconds, meter);
 
@@ -589,6 +622,8 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
 interface RawJob {
   t: number;
   k: string;
+  /** Sent in a latency warm-up: not recorded. */
+  w?: 1;
 }
 
 interface RawResult {
@@ -620,7 +655,7 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
         new Worker<RawJob>(
           'q',
           async (job: Job<RawJob>) => {
-            processedLat?.push(performance.now() - job.data.t);
+            if (!job.data.w) processedLat?.push(performance.now() - job.data.t);
           },
           { connection: workerConn, prefix: `{${ns}:${p}}`, concurrency },
         ),
@@ -630,7 +665,7 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
       w.on('failed', (job, err) => log('raw job failed', job?.id, err));
       w.on('completed', (job: Job<RawJob>) => {
         completed++;
-        completedLat?.push(performance.now() - job.data.t);
+        if (!job.data.w) completedLat?.push(performance.now() - job.data.t);
       });
     }
     await Promise.all(workers.map((w) => w.waitUntilReady()));
@@ -676,18 +711,23 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
     const ordered = await meter.stop(f.events, await waitFor('raw ordered', () => completed, f.events, 120_000));
     log(`raw BullMQ conc 1:  ${ordered.perSec} jobs/s (${ordered.wallMs} ms)`);
 
-    // 3. Latency at the same offered rate: one add() per event.
+    // 3. Latency at the same offered rate: one add() per event, after the same warm-up as the engine's.
+    const inflight: Promise<unknown>[] = [];
+    if (f.latencyWarmup > 0) {
+      await offeredLoad(f.rate, f.latencyWarmup, (i) => {
+        const ki = (i * 7919 + 1) % keys.length;
+        inflight.push(queues[partOf[ki]!]!.add('inc', { t: performance.now(), k: keys[ki]!, w: 1 }));
+      });
+    }
     processedLat = [];
     completedLat = [];
-    completed = 0;
-    const inflight: Promise<unknown>[] = [];
     await meter.start();
     const { sent, lag } = await offeredLoad(f.rate, f.seconds, (i) => {
       const ki = (i * 7919) % keys.length;
       inflight.push(queues[partOf[ki]!]!.add('inc', { t: performance.now(), k: keys[ki]! }));
     });
     await Promise.all(inflight);
-    const latencyCost = await meter.stop(sent, await waitFor('raw latency', () => completed, sent, 60_000));
+    const latencyCost = await meter.stop(sent, await waitFor('raw latency', () => completedLat?.length ?? 0, sent, 60_000));
     const latencyProcessed = latencyStats(processedLat);
     const latencyCompleted = { ...latencyStats(completedLat), schedLagP99: r2(lag.p99) };
     processedLat = completedLat = undefined;
@@ -802,11 +842,14 @@ async function main(): Promise<number> {
     engineEventsPerSec,
     bullmqNoopJobsPerSec,
     throughputRatio: r2(engineEventsPerSec / bullmqNoopJobsPerSec),
-    engineP50Ms: r2(engine.latency.p50),
-    engineP99Ms: r2(engine.latency.p99),
+    engineP50Ms: r2(engine.latency.committed.p50),
+    engineP99Ms: r2(engine.latency.committed.p99),
     bullmqP50Ms: r2(raw.latencyCompleted.p50),
     bullmqP99Ms: r2(raw.latencyCompleted.p99),
-    latencyRatio: r2(engine.latency.p99 / raw.latencyCompleted.p99),
+    latencyRatio: r2(engine.latency.committed.p99 / raw.latencyCompleted.p99),
+    engineReadP50Ms: r2(engine.latency.p50),
+    engineReadP99Ms: r2(engine.latency.p99),
+    latencyRatioRead: r2(engine.latency.p99 / raw.latencyCompleted.p99),
     engineSendEventsPerSec: engine.send.perSec,
     throughputRatioSend: r2(engine.send.perSec / bullmqNoopJobsPerSec),
     bullmqProcessedP50Ms: r2(raw.latencyProcessed.p50),
@@ -828,7 +871,7 @@ async function main(): Promise<number> {
     }),
     correct: engineCorrect(engine),
     correctness: c,
-    engine: { send: engine.send, sendMany: engine.sendMany, latency: roundStats(engine.latency), latencyCost: engine.latency.cost, procs: engine.procs },
+    engine: { send: engine.send, sendMany: engine.sendMany, latency: roundStats(engine.latency), latencyCommitted: roundStats(engine.latency.committed), latencyCost: engine.latency.cost, procs: engine.procs },
     bullmq: {
       latencyCost: raw.latencyCost,
       ordered: raw.ordered,
@@ -841,7 +884,8 @@ async function main(): Promise<number> {
       engineEventsPerSec: 'sendMany chunks (like addBulk), 1st send -> last output read by outputs()',
       engineSendEventsPerSec: 'send() windows, 1st send -> last output read by outputs()',
       bullmqNoopJobsPerSec: `addBulk chunks, 1 Worker per queue concurrency 1, no-op, 1st add -> last 'completed' event`,
-      engineLatency: 'send() call -> output read by an outputs() reader (includes the output read)',
+      engineLatency: "send() call -> the worker's commit of the event returned (its 'committed' event, same process): engineP50Ms/engineP99Ms/latencyRatio",
+      engineReadLatency: 'send() call -> output read by an outputs() reader (the commit plus the output read): engineRead*, latencyRatioRead, and the worker-process rows',
       bullmqLatency: `add() call -> 'completed' event of the worker (add->processor start is bullmqProcessed*)`,
     },
     setup: {
@@ -894,14 +938,15 @@ async function main(): Promise<number> {
       '',
       table([
         [`latency @ ${f.rate}/s for ${f.seconds} s (ms)`, 'n', 'p50', 'p90', 'p99', 'max', 'node CPU %', 'redis CPU %', 'redis cmds/event'],
-        ['engine send → committed + output read', ...statCells(e.latency), ...costCells(e.latency.cost)],
-        ...e.procs.map((row) => [`engine, ${row.processes} worker process(es) (${f.seconds / 2} s)`, ...statCells(row.latency), '', '', '']),
+        ['engine send → committed', ...statCells(e.latency.committed), ...costCells(e.latency.cost)],
+        ['engine send → committed + output read', ...statCells(e.latency), '', '', ''],
+        ...e.procs.map((row) => [`engine, ${row.processes} worker process(es) (${f.seconds / 2} s), → output read`, ...statCells(row.latency), '', '', '']),
         ['raw BullMQ add → processor runs', ...statCells(raw.latencyProcessed), '', '', ''],
         ['raw BullMQ add → completed event', ...statCells(raw.latencyCompleted), ...costCells(raw.latencyCost)],
       ]),
       '',
       `throughputRatio (engine sendMany / raw conc 1) = ${result.throughputRatio}   (send(): ${result.throughputRatioSend})`,
-      `latencyRatio (engine p99 / raw add→completed p99) = ${result.latencyRatio}`,
+      `latencyRatio (engine send→committed p99 / raw add→completed p99) = ${result.latencyRatio}   (to the output read: ${result.latencyRatioRead})`,
       `correctness: ${c.keysChecked} keys checked, ${c.stateMismatches} state mismatches, ${c.outputOrderViolations} output order violations, ${c.duplicateOutputs} duplicate outputs, ${c.sendErrors} send errors, ${c.systemErrors} system errors, ${c.deadLettered} dead letters`,
       `runtime ${result.runtimeSec} s`,
     ];

@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job, type JobJson } from 'bullmq';
 import type { Redis, Cluster } from 'ioredis';
 import { v4 as uuidv4 } from 'uuid';
 import { QUEUE_NAME, eventCount, type MailboxJobData } from './envelope';
@@ -16,6 +16,21 @@ export interface ConsumerOptions {
 }
 
 /**
+ * BullMQ's Worker, taking the next job from the reply of an acknowledgement
+ * the way BullMQ's own processing loop does (`moveToCompleted` with
+ * `fetchNext`, then its protected `nextJobFromJobData`): one script call
+ * instead of two, and when none came back the worker knows the queue is
+ * drained, so its next blocking fetch blocks at once instead of looking again.
+ */
+class MailboxWorker extends Worker<MailboxJobData> {
+  async completeAndTakeNext(job: MailboxJob, token: string): Promise<MailboxJob | undefined> {
+    const completed = await job.moveToCompleted(null, token, true);
+    const [jobData, jobId] = Array.isArray(completed) ? (completed as [JobJson | undefined, string | undefined]) : [];
+    return (await this.nextJobFromJobData(jobData, jobId, token)) ?? undefined;
+  }
+}
+
+/**
  * The consuming side of one partition's queue, for its owner only. BullMQ's
  * Worker runs without a processor: jobs are taken in FIFO order with
  * `getNextJob` and acknowledged after their events are committed. BullMQ's own
@@ -23,7 +38,7 @@ export interface ConsumerOptions {
  * left active by a dead owner is handed to the next owner by `leftovers()`.
  */
 export class PartitionConsumer {
-  private readonly worker: Worker<MailboxJobData>;
+  private readonly worker: MailboxWorker;
   private readonly queue: Queue<MailboxJobData>;
   private readonly token = uuidv4();
   private closed = false;
@@ -32,12 +47,14 @@ export class PartitionConsumer {
    * previous fetch): how many the next fetch takes at once after the first.
    */
   private waitingHint = 0;
+  /** The next job, taken by the last acknowledgement (see `ack`); undefined inside: none was waiting. */
+  private prefetched: Promise<MailboxJob | undefined> | undefined;
 
   constructor(
     private readonly connection: Redis | Cluster,
     opts: ConsumerOptions,
   ) {
-    this.worker = new Worker<MailboxJobData>(QUEUE_NAME, null, {
+    this.worker = new MailboxWorker(QUEUE_NAME, null, {
       connection,
       prefix: opts.prefix,
       autorun: false,
@@ -60,7 +77,10 @@ export class PartitionConsumer {
     if (this.closed) return [];
     const block = opts.block ?? true;
     const t0 = Date.now();
-    let first = await this.worker.getNextJob(this.token, { block });
+    const prefetched = this.prefetched;
+    this.prefetched = undefined;
+    let first = prefetched ? await prefetched : undefined;
+    if (!first) first = await this.worker.getNextJob(this.token, { block });
     // After taking a job, BullMQ's next blocking fetch first looks once without blocking; when
     // that comes back empty at once, the call after it blocks: make it here rather than
     // returning an empty batch to the caller's loop.
@@ -82,6 +102,16 @@ export class PartitionConsumer {
       burst = Math.min(burst * 2, 64, maxJobs - jobs.length);
     }
     return jobs;
+  }
+
+  /** The queue's lists of jobs in progress and waiting (a commit can check them: see QueueGuard in persistence). */
+  get lists(): { active: string; waiting: string } {
+    return { active: this.queue.keys.active!, waiting: this.queue.keys.wait! };
+  }
+
+  /** Jobs waiting, as counted elsewhere (a commit): sizes the next fetch's burst, as `othersActive` does. */
+  set waiting(n: number) {
+    this.waitingHint = Math.max(0, n);
   }
 
   /**
@@ -117,15 +147,25 @@ export class PartitionConsumer {
   /**
    * Acknowledge jobs whose events are committed. A job this consumer does not
    * hold the lock of (a leftover, or a lock that expired) is removed instead.
+   * With `takeNext`, the last acknowledgement also takes the next job (if
+   * one waits), which the next `next()` returns first; `dropTaken()` forgets it
+   * (it stays in the active list, a leftover for whoever applies those).
    */
-  async ack(jobs: MailboxJob[]): Promise<void> {
+  async ack(jobs: MailboxJob[], opts: { takeNext?: boolean } = {}): Promise<void> {
+    const takeNext = opts.takeNext === true && this.prefetched === undefined && !this.closed && jobs.length > 0;
+    let taken: (job: MailboxJob | undefined) => void = () => {};
+    if (takeNext) this.prefetched = new Promise((resolve) => (taken = resolve));
     await Promise.all(
-      jobs.map(async (job) => {
+      jobs.map(async (job, i) => {
+        const last = takeNext && i === jobs.length - 1;
         try {
-          await job.moveToCompleted(null, this.token, false);
+          if (last) taken(await this.worker.completeAndTakeNext(job, this.token));
+          else await job.moveToCompleted(null, this.token, false);
           return;
         } catch {
-          /* not our lock: remove below */
+          /* not our lock: remove below. (If only the taking part failed, a job taken stays in the active list: the owner's next commit finds it there and applies it as a leftover.) */
+        } finally {
+          if (last) taken(undefined); // no-op once resolved
         }
         try {
           await job.remove();
@@ -134,6 +174,11 @@ export class PartitionConsumer {
         }
       }),
     );
+  }
+
+  /** Forget a job taken by an acknowledgement and not yet returned by `next()` (the caller lost the partition). */
+  dropTaken(): void {
+    this.prefetched = undefined;
   }
 
   async close(): Promise<void> {

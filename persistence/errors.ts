@@ -69,6 +69,20 @@ export class StoppedActorCommitError extends KeyflowError {
   }
 }
 
+/**
+ * A guarded commit (StepCommit.queue) found more jobs in progress in the
+ * partition's queue than the committer holds: another owner's, older, to be
+ * applied first.
+ */
+export class ForeignJobsActiveError extends KeyflowError {
+  constructor(
+    readonly active: number,
+    readonly held: number,
+  ) {
+    super('FOREIGN_JOBS_ACTIVE', `the partition's queue has ${active} jobs in progress, the committer holds ${held}: apply the others first`);
+  }
+}
+
 /** Stored data that cannot be read back (corrupt JSON, missing fields). */
 export class CorruptRecordError extends KeyflowError {
   constructor(what: string, cause?: unknown) {

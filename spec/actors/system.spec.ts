@@ -279,6 +279,36 @@ describe('actor system', () => {
     await expect(system.deadLetters().discard(fatal)).rejects.toThrow(/no dead letter/);
   });
 
+  it("emits 'committed' for every applied event once, in seq order per key, and not for dead-lettered ones; a throwing listener changes nothing", async () => {
+    const system: ActorSystem = await sys.create([log]);
+    const committed: { key: string; id: string; seq: number; n: unknown }[] = [];
+    const errors: Error[] = [];
+    system.events.on('error', (err) => errors.push(err));
+    system.events.on('committed', ({ events }) => {
+      for (const e of events) committed.push({ key: e.key, id: e.id, seq: e.seq, n: e.event.n });
+    });
+    // A second listener that throws: reported as an error, the commit stands.
+    system.events.on('committed', () => {
+      throw new Error('listener bug');
+    });
+    const sent: string[] = [];
+    for (let n = 1; n <= 3; n++) for (const key of ['a', 'b']) sent.push((await system.send('log', key, { type: 'add', n })).id);
+    const { id: fatal } = await system.send('log', 'a', { type: 'fatal' });
+    await system.drain();
+    expect(committed.map((c) => c.id).sort()).toEqual([...sent].sort());
+    expect(committed.some((c) => c.id === fatal)).toBe(false);
+    for (const key of ['a', 'b']) {
+      const mine = committed.filter((c) => c.key === key);
+      expect(mine.map((c) => [c.seq, c.n])).toEqual([
+        [1, 1],
+        [2, 2],
+        [3, 3],
+      ]);
+      expect((await system.get('log', key))?.seq).toBe(3);
+    }
+    expect(errors.some((e) => e.message === 'listener bug')).toBe(true);
+  });
+
   it('answers an ask whose event is dead-lettered with a typed error, and asks after close with SystemClosedError', async () => {
     const system = await sys.create([log]);
     await expect(system.ask('log', 'x', { type: 'fatal' })).rejects.toBeInstanceOf(EventDeadLetteredError);

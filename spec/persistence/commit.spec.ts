@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import {
   CommitStore,
   DuplicateCommitError,
+  ForeignJobsActiveError,
   JournalStore,
   LeaseLostError,
   LeaseStore,
@@ -132,6 +133,28 @@ describe('persistence: commit, leases and fencing', () => {
     // Checked (the caller read the stopped set itself): the script does not look.
     await commits.commit(keys, got.lease, step('t:s', 1, ['e2']));
     expect(await journals.length(keys, 't:s')).toBe(2);
+  });
+
+  it('refuses a guarded commit while the queue holds jobs the committer does not, writing nothing; returns the waiting count', async () => {
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    // Two lists in the partition's slot stand for the mailbox queue's active and waiting jobs.
+    const active = `${keys.prefix}test-active`;
+    const waiting = `${keys.prefix}test-wait`;
+    await client.rpush(active, 'j1', 'j2');
+    await client.rpush(waiting, 'j3', 'j4', 'j5');
+    const before = await snapshotOfKeys();
+    await expect(commits.commit(keys, got.lease, { ...step('t:g', 0, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 1 } })).rejects.toEqual(
+      expect.objectContaining({ name: ForeignJobsActiveError.name, active: 2, held: 1 }),
+    );
+    expect(await snapshotOfKeys()).toEqual(before);
+    // Holding both: committed, with the waiting count.
+    const ok = await commits.commit(keys, got.lease, { ...step('t:g', 0, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 2 } });
+    expect(ok.waiting).toBe(3);
+    expect(await journals.length(keys, 't:g')).toBe(1);
+    // Without a guard the lists are not looked at.
+    expect((await commits.commit(keys, got.lease, step('t:g', 1, ['e2']))).waiting).toBe(-1);
+    expect(await journals.length(keys, 't:g')).toBe(2);
   });
 
   it('writes a snapshot with its seq and version, and rehydration reads only the journal after it', async () => {

@@ -8,6 +8,10 @@
   KEYS[1] lease key       "{ns:p}:lease"   (value "<epoch>|<owner>")
   KEYS[2] dedup zset      "{ns:p}:dedup"   (member -> commit time ms)
   KEYS[3] outbox stream   "{ns:p}:outbox"
+  KEYS[4] the partition's list of jobs in progress (the mailbox queue's active
+          list; same hash tag), checked when ARGV[9] >= 0
+  KEYS[5] the partition's list of waiting jobs: its length is returned
+          (ARGV[9] >= 0 only)
 
   ARGV[1] expected lease value "<epoch>|<owner>"
   ARGV[2] key prefix of the partition "{ns:p}:" (journal "j:", snapshot "s:",
@@ -21,6 +25,9 @@
   ARGV[7] reply list TTL (ms)
   ARGV[8] "1": refuse the commit if an actor of a group is stopped (the caller
           did not read the stopped set before applying); "0": it did
+  ARGV[9] the number of jobs the caller holds in KEYS[4]: a longer list holds
+          jobs of another owner (older than the caller's, so to be applied
+          first) and the commit is refused; -1: not checked
   then five sections, each a count followed by its items:
     G groups, each: actorRef, expectedSeq, ttlMs, n, <n journal entries>,
                     hasSnapshot, [snapshotSeq, version, snapshotJson, timersJson]
@@ -36,11 +43,12 @@
       resume: HDEL "{ns:p}:stopped" actorRef
 
   Returns:
-    { 1, lastOutputId or "" }    committed
+    { 1, lastOutputId or "", waiting } committed (waiting: LLEN KEYS[5], or -1)
     { -1, actualLeaseValue }     lease lost (expired or taken over): nothing written
     { -2, groupIndex, actualSeq } a journal is not at the expected seq: nothing written
     { -3, member }               an event id was already applied: nothing written
     { -4, actorRef }             ARGV[8] = "1" and that actor is stopped: nothing written
+    { -5, activeLength }         KEYS[4] holds more than ARGV[9] jobs: nothing written
 ]]
 local rcall = redis.call
 local leaseValue = rcall("GET", KEYS[1])
@@ -48,12 +56,20 @@ if leaseValue ~= ARGV[1] then
   return { -1, leaseValue or "" }
 end
 
+local expectActive = tonumber(ARGV[9])
+if expectActive >= 0 then
+  local active = rcall("LLEN", KEYS[4])
+  if active > expectActive then
+    return { -5, active }
+  end
+end
+
 local prefix = ARGV[2]
 local now = ARGV[3]
 local maxLen = ARGV[6]
 local checkStopped = ARGV[8] == "1"
 local stoppedKey = prefix .. "stopped"
-local i = 9
+local i = 10
 
 -- Parse and check the groups.
 local groupCount = tonumber(ARGV[i]); i = i + 1
@@ -162,4 +178,8 @@ for k = 1, stateCount do
   i = i + 3
 end
 
-return { 1, lastId }
+local waiting = -1
+if expectActive >= 0 then
+  waiting = rcall("LLEN", KEYS[5])
+end
+return { 1, lastId, waiting }
