@@ -25,6 +25,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Redis } from 'ioredis';
 import { Queue, Worker, type Job } from 'bullmq';
 import { createActorSystem, type CommittedEvent } from '../index';
@@ -248,6 +250,18 @@ function offeredLoad(rate: number, seconds: number, fire: (i: number) => void): 
     };
     setTimeout(tick, 10);
   });
+}
+
+/**
+ * A full garbage collection, so that a latency measurement does not pay for
+ * the previous phase's garbage (what JMH does between iterations). The
+ * measured phase's own collections are still in it.
+ */
+v8.setFlagsFromString('--expose-gc');
+const fullGc = vm.runInNewContext('gc') as () => void;
+async function collectGarbage(): Promise<void> {
+  fullGc();
+  await sleep(100);
 }
 
 /** CPU ms used so far by a process (user + system), from /proc; 0 when it is gone. */
@@ -505,6 +519,7 @@ async function runEngine(f: Flags, url: string, admin: Redis, namespace: string)
     // 3. Latency at a fixed offered rate: send() per event, fire and forget (the producer coalesces what is due together).
     const latencyPhase = async (name: string, seconds: number, m: CostMeter): Promise<EngineResult['latency']> => {
       const inflight: Promise<unknown>[] = [];
+      await collectGarbage();
       // The offered rate for latencyWarmup seconds first, not recorded: the steady state is measured,
       // not the change of pace from the phase before (JIT of the light-load paths, the GC of the
       // throughput phase's garbage). Raw BullMQ gets the same.
@@ -713,6 +728,7 @@ async function runRaw(f: Flags, url: string, admin: Redis, ns: string): Promise<
 
     // 3. Latency at the same offered rate: one add() per event, after the same warm-up as the engine's.
     const inflight: Promise<unknown>[] = [];
+    await collectGarbage();
     if (f.latencyWarmup > 0) {
       await offeredLoad(f.rate, f.latencyWarmup, (i) => {
         const ki = (i * 7919 + 1) % keys.length;
