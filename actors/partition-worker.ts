@@ -759,9 +759,10 @@ export class PartitionWorker {
     if (result.waiting >= 0) this.deps.consumer.waiting = result.waiting;
     step.committed(commit);
     this.committedEvents += commit.dedup.length;
-    if (this.deps.events.listenerCount('committed') > 0) {
+    const applied = this.deps.events.listenerCount('committed') > 0 ? step.appliedEvents() : [];
+    if (applied.length > 0) {
       try {
-        this.deps.events.emit('committed', { partition: this.partition, events: step.appliedEvents() });
+        this.deps.events.emit('committed', { partition: this.partition, events: applied });
       } catch (err) {
         // A listener's bug is not the step's: it is committed.
         this.deps.events.emit('error', toError(err), { partition: this.partition });

@@ -51,8 +51,9 @@ export interface SystemListener {
   /**
    * This worker committed a step of a partition: these events are journaled and
    * their effects written, atomically (the commit script returned). Emitted once
-   * per commit, in commit order within the partition; events that went to the
-   * dead letters are not listed. Built only while someone listens.
+   * per commit that applied events, in commit order within the partition;
+   * events that went to the dead letters are not listed. Built only while
+   * someone listens.
    */
   committed: (info: { partition: number; events: readonly CommittedEvent[] }) => void;
 }

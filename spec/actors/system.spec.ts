@@ -284,7 +284,9 @@ describe('actor system', () => {
     const committed: { key: string; id: string; seq: number; n: unknown }[] = [];
     const errors: Error[] = [];
     system.events.on('error', (err) => errors.push(err));
+    const sizes: number[] = [];
     system.events.on('committed', ({ events }) => {
+      sizes.push(events.length);
       for (const e of events) committed.push({ key: e.key, id: e.id, seq: e.seq, n: e.event.n });
     });
     // A second listener that throws: reported as an error, the commit stands.
@@ -307,6 +309,8 @@ describe('actor system', () => {
       expect((await system.get('log', key))?.seq).toBe(3);
     }
     expect(errors.some((e) => e.message === 'listener bug')).toBe(true);
+    // The dead letter's commit applied nothing: no empty emit for it.
+    expect(sizes.every((n) => n > 0)).toBe(true);
   });
 
   it('answers an ask whose event is dead-lettered with a typed error, and asks after close with SystemClosedError', async () => {
