@@ -22,15 +22,26 @@ function format(b: Uint8Array): string {
   );
 }
 
+/** The hex digit of an RFC 9562 variant nibble (10xx) from the hash's nibble. */
+const VARIANT_HEX = Array.from({ length: 16 }, (_, i) => ((i & 0x3) | 0x8).toString(16));
+/** Namespace + name, written in place for each id (hashing is synchronous): no allocation per id. */
+const nameBuffer = Buffer.allocUnsafe(16 * 1024);
+NS_BYTES.copy(nameBuffer, 0);
+
 /** Version 5 UUID (SHA-1) of `name` in keyflow's namespace: the same name always gives the same id. */
 export function derivedId(name: string): string {
-  const input = Buffer.allocUnsafe(16 + Buffer.byteLength(name, 'utf8'));
-  NS_BYTES.copy(input, 0);
-  input.write(name, 16, 'utf8');
-  const h = hash('sha1', input, 'buffer');
-  h[6] = (h[6]! & 0x0f) | 0x50;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  return format(h);
+  let input: Buffer;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes.
+  if (name.length * 3 <= nameBuffer.length - 16) {
+    input = nameBuffer.subarray(0, 16 + nameBuffer.write(name, 16, 'utf8'));
+  } else {
+    input = Buffer.allocUnsafe(16 + Buffer.byteLength(name, 'utf8'));
+    NS_BYTES.copy(input, 0);
+    input.write(name, 16, 'utf8');
+  }
+  // The hex digest, with the version (5) and variant bits set where RFC 9562 puts them.
+  const h = hash('sha1', input, 'hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${VARIANT_HEX[parseInt(h[16]!, 16)]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 // Random bytes are drawn 4 KiB at a time: one syscall-backed fill per 409 ids.
