@@ -20,14 +20,22 @@ export interface LiveActor {
   /** Actions of the initial transition, owed to the first step of a new key. */
   initialActions: ExecutableAction[] | undefined;
   lastUsed: number;
+  /** `,"type":…,"key":…` of the stored form of this actor's outputs (made once, see StepBuilder.apply). */
+  outputHead?: string;
+  /** ActorHost's insertion count when this actor was last put at the end of the eviction order. */
+  placedAt?: number;
 }
 
 /**
  * Keeps hot actors in memory, bounded (least recently used go first) and
- * passivated when idle; rehydrates cold ones from snapshot + journal.
+ * passivated when idle; rehydrates cold ones from snapshot + journal. Actors
+ * are found by their ref (`actorRef(type, key)`): a key has one partition.
  */
 export class ActorHost {
+  /** In eviction order: least recently used first (approximately, see `get`). */
   private readonly live = new Map<string, LiveActor>();
+  /** Insertions at the end of `live` so far. */
+  private placed = 0;
 
   constructor(
     private readonly journals: JournalStore,
@@ -36,27 +44,28 @@ export class ActorHost {
     private readonly now: () => number = Date.now,
   ) {}
 
-  private id(partition: number, ref: string): string {
-    return `${partition}/${ref}`;
-  }
-
-  peek(partition: number, type: string, key: string): LiveActor | undefined {
-    return this.live.get(this.id(partition, actorRef(type, key)));
+  peek(ref: string): LiveActor | undefined {
+    return this.live.get(ref);
   }
 
   /** The live actor, rehydrated first when cold. Throws when its stored state cannot be rebuilt. */
-  async get(keys: PartitionKeys, type: string, key: string): Promise<LiveActor> {
-    const ref = actorRef(type, key);
-    const id = this.id(keys.partition, ref);
-    let actor = this.live.get(id);
+  async get(keys: PartitionKeys, type: string, key: string, ref = actorRef(type, key)): Promise<LiveActor> {
+    const now = this.now();
+    let actor = this.live.get(ref);
     if (actor) {
-      this.live.delete(id);
+      // Moving an entry to the end costs a delete and an insert: done only once it has drifted into
+      // the older half. An entry is evicted only when maxLiveActors entries placed after it are live,
+      // so an actor used at least once every maxLiveActors / 2 placements is never evicted.
+      if (this.placed - (actor.placedAt ?? 0) >= this.maxLiveActors / 2) {
+        this.live.delete(ref);
+        this.place(ref, actor);
+      }
     } else {
       actor = await this.rehydrate(keys, type, key, ref);
+      this.place(ref, actor);
+      this.evictOverflow();
     }
-    actor.lastUsed = this.now();
-    this.live.set(id, actor);
-    this.evictOverflow();
+    actor.lastUsed = now;
     return actor;
   }
 
@@ -94,14 +103,13 @@ export class ActorHost {
   }
 
   /** Forget an actor (its in-memory state may be ahead of or behind the store). */
-  drop(partition: number, ref: string): void {
-    this.live.delete(this.id(partition, ref));
+  drop(ref: string): void {
+    this.live.delete(ref);
   }
 
   /** Forget every actor of a partition (lease lost). */
   dropPartition(partition: number): void {
-    const prefix = `${partition}/`;
-    for (const id of [...this.live.keys()]) if (id.startsWith(prefix)) this.live.delete(id);
+    for (const [ref, a] of [...this.live]) if (a.partition === partition) this.live.delete(ref);
   }
 
   /** Passivate actors idle longer than their type's idleAfterMs. */
@@ -120,6 +128,11 @@ export class ActorHost {
 
   get size(): number {
     return this.live.size;
+  }
+
+  private place(ref: string, actor: LiveActor): void {
+    actor.placedAt = ++this.placed;
+    this.live.set(ref, actor);
   }
 
   private evictOverflow(): void {

@@ -154,7 +154,7 @@ export class MachineRunner {
     try {
       this.collected = [];
       const next = this.machine.transition(snapshot, event, this.scope as never) as AnyMachineSnapshot;
-      const actions = [...initialActions, ...this.take()];
+      const actions = initialActions.length === 0 ? this.take() : [...initialActions, ...this.take()];
       if (next.status === 'error') return this.failure(next.error);
       const effects: StepEffects = { outputs: [], mail: [], timers: timerOps(actions, this.scope.self) };
       for (const a of actions) {

@@ -496,7 +496,7 @@ export class PartitionWorker {
     // Rehydrate the cold actors of the batch together (one pipelined round trip).
     const cold = new Map<string, Envelope>();
     pendingItems.forEach((it, i) => {
-      if (!applied[i] && runners.has(it.env.type) && !this.parked.has(it.ref) && !host.peek(this.partition, it.env.type, it.env.key)) cold.set(it.ref, it.env);
+      if (!applied[i] && runners.has(it.env.type) && !this.parked.has(it.ref) && !host.peek(it.ref)) cold.set(it.ref, it.env);
     });
     await Promise.allSettled([...cold.values()].map((e) => host.get(keys, e.type, e.key)));
 
@@ -540,7 +540,7 @@ export class PartitionWorker {
       }
       await this.commit(step, lease, unchecked, guard);
     } catch (err) {
-      for (const a of touched.values()) host.drop(this.partition, a.ref);
+      for (const a of touched.values()) host.drop(a.ref);
       // Undo the parking of this attempt: it is repeated from scratch.
       for (const it of parkedHere) this.unpark(it);
       throw err;
@@ -556,7 +556,7 @@ export class PartitionWorker {
     let actor = touched.get(it.ref);
     if (!actor) {
       try {
-        actor = await this.deps.host.get(this.deps.keys, it.env.type, it.env.key);
+        actor = await this.deps.host.get(this.deps.keys, it.env.type, it.env.key, it.ref);
       } catch (err) {
         const severity = rehydrationFailure(err);
         if (!severity) throw err;
@@ -571,7 +571,7 @@ export class PartitionWorker {
     }
     const outcome = this.stepOnce(runner, actor, it.env);
     if (!outcome.ok) return { ok: false, failure: { error: outcome.error, severity: outcome.severity, seq: actor.seq } };
-    step.apply(actor, it.env, outcome.snapshot, outcome.effects, outcome.mail ?? [], this.deps.now());
+    step.apply(actor, it.env, outcome.snapshot, outcome.effects, outcome.mail ?? [], this.deps.now(), it.member);
     return { ok: true };
   }
 
@@ -586,7 +586,7 @@ export class PartitionWorker {
     const policy = runner?.def.supervision;
     const directive = policy ? this.supervisor.onFailure(it.ref, policy, failure.severity) : ({ kind: 'dead-letter', restarts: 0 } as const);
     const info = { type: env.type, key: env.key, eventId: env.id, seq: failure.seq, error: failure.error, attempts };
-    this.deps.host.drop(this.partition, it.ref);
+    this.deps.host.drop(it.ref);
     switch (directive.kind) {
       case 'restart': {
         const parked = this.park(it, failure, attempts);
@@ -655,7 +655,7 @@ export class PartitionWorker {
       this.parked.delete(parked.ref);
       return;
     }
-    host.drop(this.partition, parked.ref);
+    host.drop(parked.ref);
     const attempts = parked.attempts + 1;
     this.deps.events.emit('restarted', { type: head.env.type, key: head.env.key, eventId: head.env.id, seq: parked.seq, error: parked.lastError, attempts });
     const step = new StepBuilder(this.deps.runners);
@@ -689,7 +689,7 @@ export class PartitionWorker {
       }
       await this.commit(step, lease);
     } catch (err) {
-      for (const a of touched.values()) host.drop(this.partition, a.ref);
+      for (const a of touched.values()) host.drop(a.ref);
       throw err;
     }
     parked.backlog = parked.backlog.filter((it) => !settledHere.includes(it));

@@ -62,8 +62,12 @@ export class StepBuilder {
     return [...this.groups.values()].map((g) => g.actor);
   }
 
-  /** Record a successful step of `actor` on `env`. `mail` envelopes were validated by the caller. */
-  apply(actor: LiveActor, env: Envelope, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[], now: number): void {
+  /**
+   * Record a successful step of `actor` on `env`. `mail` envelopes were
+   * validated by the caller; `member` is the event's de-dup member, when the
+   * caller has it already.
+   */
+  apply(actor: LiveActor, env: Envelope, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[], now: number, member = dedupMember(actor.ref, env.id)): void {
     const seq = actor.seq + 1;
     // Timers: a firing consumes its timer; the step's operations arm and cancel others.
     let timers = actor.timers;
@@ -72,7 +76,7 @@ export class StepBuilder {
       delete timers[env.timer.id];
     }
     if (effects.timers.length > 0) timers = applyTimerOps(timers, effects.timers, seq, env.ts);
-    const armed = effects.timers.flatMap((o) => {
+    const armed = effects.timers.length === 0 ? [] : effects.timers.flatMap((o) => {
       if (o.op !== 'schedule') return [];
       const t = timers[o.id];
       if (!t || t.token !== seq) return [];
@@ -81,7 +85,8 @@ export class StepBuilder {
     });
     // Everything that can throw (serializing) happens before the first mutation.
     // The stored form of an `Output` ({ id, type, key, seq, event }), around the event's JSON text.
-    const head = `,"type":${JSON.stringify(actor.type)},"key":${JSON.stringify(actor.key)},"seq":${seq},"event":`;
+    actor.outputHead ??= `,"type":${JSON.stringify(actor.type)},"key":${JSON.stringify(actor.key)}`;
+    const head = `${actor.outputHead},"seq":${seq},"event":`;
     const outputs = effects.outputs.map((json, n) => `{"id":"${derivedId(`${actor.ref}/${seq}/out/${n}`)}"${head}${json}}`);
     let reply: string | undefined;
     if (env.ask) {
@@ -97,7 +102,7 @@ export class StepBuilder {
     // The event as sent: the journal adds its id and ts back on reading (see JournalEntry).
     const event = env.event;
     group.entries.push(env.timer ? { seq, id: env.id, ts: env.ts, event, timer: env.timer.id } : { seq, id: env.id, ts: env.ts, event });
-    this.dedup.push(dedupMember(actor.ref, env.id));
+    this.dedup.push(member);
     for (const body of outputs) this.outbox.push({ kind: 'out', body });
     for (const m of mail) this.outbox.push({ kind: 'mail', body: encodeEnvelope(m) });
     for (const body of armed) this.outbox.push({ kind: 'timer', body });
