@@ -1,5 +1,6 @@
-import { encodeEnvelope, type Envelope } from '../mailbox';
+import { encodeEnvelope, EVENT_JSON, type Envelope, type WireEnvelope } from '../mailbox';
 import { dedupMember, toError, type ActorCommit, type JournalEntry, type JsonObject, type OutboxKind, type StepCommit } from '../persistence';
+import { sentEvent } from './validation';
 import { applyTimerOps, timerEventId } from './timers';
 import { derivedId } from './ids';
 import type { LiveActor } from './actor-host';
@@ -44,7 +45,7 @@ export type AskReply =
  * if the commit fails, the caller drops the touched actors.
  */
 export class StepBuilder {
-  private readonly groups = new Map<string, { actor: LiveActor; expectedSeq: number; entries: JournalEntry[] }>();
+  private readonly groups = new Map<string, { actor: LiveActor; expectedSeq: number; entries: JournalEntry[]; sentJson: (string | undefined)[] }>();
   private readonly dedup: string[] = [];
   private readonly outbox: { kind: OutboxKind; body: string }[] = [];
   private readonly deadLetters: string[] = [];
@@ -67,7 +68,7 @@ export class StepBuilder {
    * validated by the caller; `member` is the event's de-dup member, when the
    * caller has it already.
    */
-  apply(actor: LiveActor, env: Envelope, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[], now: number, member = dedupMember(actor.ref, env.id)): void {
+  apply(actor: LiveActor, env: WireEnvelope, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[], now: number, member = dedupMember(actor.ref, env.id)): void {
     const seq = actor.seq + 1;
     // Timers: a firing consumes its timer; the step's operations arm and cancel others.
     let timers = actor.timers;
@@ -96,12 +97,13 @@ export class StepBuilder {
 
     let group = this.groups.get(actor.ref);
     if (!group) {
-      group = { actor, expectedSeq: actor.seq, entries: [] };
+      group = { actor, expectedSeq: actor.seq, entries: [], sentJson: [] };
       this.groups.set(actor.ref, group);
     }
-    // The event as sent: the journal adds its id and ts back on reading (see JournalEntry).
-    const event = env.event;
-    group.entries.push(env.timer ? { seq, id: env.id, ts: env.ts, event, timer: env.timer.id } : { seq, id: env.id, ts: env.ts, event });
+    // Stored as sent (its JSON text, kept by machineEvent): the journal adds the id and ts back on reading.
+    const entry: JournalEntry = env.timer ? { seq, id: env.id, ts: env.ts, event: env.event, timer: env.timer.id } : { seq, id: env.id, ts: env.ts, event: env.event };
+    group.entries.push(entry);
+    group.sentJson.push(env[EVENT_JSON]);
     this.dedup.push(member);
     for (const body of outputs) this.outbox.push({ kind: 'out', body });
     for (const m of mail) this.outbox.push({ kind: 'mail', body: encodeEnvelope(m) });
@@ -125,14 +127,14 @@ export class StepBuilder {
   }
 
   /** Give up on an event: record it with its error, and its id as consumed. */
-  deadLetter(ref: string, env: Envelope, error: unknown, attempts: number, now: number): void {
+  deadLetter(ref: string, env: WireEnvelope, error: unknown, attempts: number, now: number): void {
     const err = toError(error);
     const body: DeadLetterBody = {
       id: env.id,
       type: env.type,
       key: env.key,
       ts: env.ts,
-      event: env.event,
+      event: sentEvent(env),
       error: { name: err.name, message: err.message },
       attempts,
       at: now,
@@ -165,9 +167,9 @@ export class StepBuilder {
   /** The commit, with a snapshot for every actor whose last one is `snapshotEvery` events old. */
   build(): StepCommit {
     const actors: ActorCommit[] = [];
-    for (const { actor, expectedSeq, entries } of this.groups.values()) {
+    for (const { actor, expectedSeq, entries, sentJson } of this.groups.values()) {
       const runner = this.runners.get(actor.type)!;
-      const commit: ActorCommit = { ref: actor.ref, expectedSeq, entries, ttlMs: runner.def.ttlMs };
+      const commit: ActorCommit = { ref: actor.ref, expectedSeq, entries, sentJson, ttlMs: runner.def.ttlMs };
       if (actor.seq - actor.snapshotSeq >= runner.def.snapshotEvery) {
         try {
           commit.snapshot = { seq: actor.seq, version: runner.def.version, state: runner.persist(actor.snapshot), timers: actor.timers as unknown as JsonObject };

@@ -26,7 +26,7 @@ export interface CommittedEvent {
   /** The event's id, and its seq in the actor's journal. */
   id: string;
   seq: number;
-  /** The event as sent (without the `id` and `ts` the machine also saw). */
+  /** The event as the machine saw it: as sent, with its `id` and `ts`. */
   event: { [k: string]: unknown };
 }
 

@@ -1,4 +1,4 @@
-import { EVENT_JSON, type Envelope, type JsonObject, type WireEnvelope } from '../mailbox';
+import { EVENT_JSON, type JsonObject, type WireEnvelope } from '../mailbox';
 import { eventId } from './ids';
 import { EventTooLargeError, InvalidEventError, InvalidKeyError, UnknownActorTypeError } from './errors';
 
@@ -63,7 +63,23 @@ export function toEnvelope(input: SendInput, limits: ValidationLimits, now: numb
   return { id: id ?? eventId(now), ts: ts ?? now, type, key, event: ev, [EVENT_JSON]: json };
 }
 
-/** The event as the machine sees it: the sent object plus `id` and `ts`, unless the sender set them. */
-export function machineEvent(env: Envelope): JsonObject {
-  return { ...env.event, id: env.event.id ?? env.id, ts: env.event.ts ?? env.ts };
+/**
+ * The event as the machine sees it: the sent object plus `id` and `ts`, unless
+ * the sender set them. A worker's envelope is its own (decoded from a job), so
+ * its event is completed in place, not copied (a copy per event was ~12 % of a
+ * worker's CPU); its JSON text as sent is kept first in `EVENT_JSON`, for the
+ * journal and the dead letters (see `sentEvent`). Idempotent.
+ */
+export function machineEvent(env: WireEnvelope): JsonObject {
+  const ev = env.event;
+  if (env[EVENT_JSON] === undefined) env[EVENT_JSON] = JSON.stringify(ev);
+  if (ev.id === undefined || ev.id === null) ev.id = env.id;
+  if (ev.ts === undefined || ev.ts === null) ev.ts = env.ts;
+  return ev;
+}
+
+/** The event as it was sent, also after `machineEvent` completed it. */
+export function sentEvent(env: WireEnvelope): JsonObject {
+  const json = env[EVENT_JSON];
+  return json === undefined ? env.event : (JSON.parse(json) as JsonObject);
 }

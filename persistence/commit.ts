@@ -12,6 +12,12 @@ export interface ActorCommit {
   /** Expire the actor's journal and snapshot after this much inactivity (ms); 0 or absent: keep. */
   ttlMs?: number;
   entries: JournalEntry[];
+  /**
+   * Per entry (same order), the event's JSON text as sent, when the caller has
+   * it: stored as is (the event object may since have been completed with the
+   * entry's id and ts, which the journal leaves out).
+   */
+  sentJson?: (string | undefined)[];
   snapshot?: StoredSnapshot;
 }
 
@@ -135,7 +141,7 @@ export class CommitStore {
     ];
     for (const a of step.actors) {
       argv.push(a.ref, a.expectedSeq, a.ttlMs ?? 0, a.entries.length);
-      for (const e of a.entries) argv.push(encodeEntry(e));
+      a.entries.forEach((e, n) => argv.push(encodeEntry(e, a.sentJson?.[n])));
       if (a.snapshot) argv.push('1', a.snapshot.seq, a.snapshot.version, JSON.stringify(a.snapshot.state), JSON.stringify(a.snapshot.timers ?? {}));
       else argv.push('0');
     }

@@ -50,12 +50,17 @@ interface StoredEntry {
   k?: string;
 }
 
-export function encodeEntry(entry: JournalEntry): string {
+/**
+ * The stored form of an entry. `sentJson`: the event's JSON text as sent, when
+ * the caller has it (the event object may have been completed with the entry's
+ * id and ts since): stored as is.
+ */
+export function encodeEntry(entry: JournalEntry, sentJson?: string): string {
   const ev = entry.event;
-  if (ev.id === undefined && ev.ts === undefined) {
+  if (sentJson !== undefined || (ev.id === undefined && ev.ts === undefined)) {
     // The common case (the event as sent, without its own id/ts): no copy.
     const k = entry.timer !== undefined ? `,"k":${JSON.stringify(entry.timer)}` : '';
-    return `{"s":${entry.seq},"i":${JSON.stringify(entry.id)},"t":${entry.ts},"e":${JSON.stringify(ev)}${k}}`;
+    return `{"s":${entry.seq},"i":${JSON.stringify(entry.id)},"t":${entry.ts},"e":${sentJson ?? JSON.stringify(ev)}${k}}`;
   }
   const { id, ts, ...rest } = ev;
   const e: JsonObject = { ...rest };

@@ -285,8 +285,10 @@ describe('actor system', () => {
     const errors: Error[] = [];
     system.events.on('error', (err) => errors.push(err));
     const sizes: number[] = [];
+    const seenByListener: unknown[] = [];
     system.events.on('committed', ({ events }) => {
       sizes.push(events.length);
+      for (const e of events) seenByListener.push({ ...e.event });
       for (const e of events) committed.push({ key: e.key, id: e.id, seq: e.seq, n: e.event.n });
     });
     // A second listener that throws: reported as an error, the commit stands.
@@ -311,6 +313,19 @@ describe('actor system', () => {
     expect(errors.some((e) => e.message === 'listener bug')).toBe(true);
     // The dead letter's commit applied nothing: no empty emit for it.
     expect(sizes.every((n) => n > 0)).toBe(true);
+    // Listeners see the event as the machine did (with its id and ts); the journal and the dead
+    // letters keep it as sent.
+    expect(seenByListener[0]).toEqual({ type: 'add', n: 1, id: committed[0]!.id, ts: expect.any(Number) });
+    const journalKey = (await keysOf(system.namespace)).find((k) => k.endsWith(':j:log:a'))!;
+    const c = new Redis(redisUrl());
+    try {
+      const stored = JSON.parse((await c.lrange(journalKey, 0, 0))[0]!) as { e: Record<string, unknown> };
+      expect(stored.e).toEqual({ type: 'add', n: 1 });
+    } finally {
+      c.disconnect();
+    }
+    const dead = await system.deadLetters().list();
+    expect(dead.find((d) => d.id === fatal)?.event).toEqual({ type: 'fatal' });
   });
 
   it('answers an ask whose event is dead-lettered with a typed error, and asks after close with SystemClosedError', async () => {
