@@ -723,7 +723,7 @@ export class PartitionWorker {
   /** One live step; the mail it sends is validated as a send would be (a bad target fails the step). */
   private stepOnce(runner: MachineRunner, actor: LiveActor, env: Envelope): StepOutcome & { mail?: Envelope[] } {
     const outcome = runner.step(actor.snapshot, machineEvent(env), actor.initialActions);
-    if (!outcome.ok) return outcome;
+    if (!outcome.ok || outcome.effects.mail.length === 0) return outcome;
     try {
       const mail = outcome.effects.mail.map((m, n) =>
         toEnvelope({ type: m.to.type, key: m.to.key, event: m.event, id: StepBuilder.mailId(actor.ref, actor.seq + 1, n), ts: env.ts }, this.settings.validation, env.ts),

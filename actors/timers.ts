@@ -35,6 +35,8 @@ export interface TimerAction {
 export function timerOps(actions: readonly TimerAction[], self: unknown): TimerOp[] {
   const ops: TimerOp[] = [];
   actions.forEach((a, n) => {
+    // Most actions of a step are neither (assign, emit): no look at their params.
+    if (a.type !== 'xstate.raise' && a.type !== 'xstate.sendTo' && a.type !== 'xstate.cancel') return;
     const p = (a.params ?? {}) as { event?: JsonObject; id?: string; delay?: unknown; to?: unknown; sendId?: string };
     if ((a.type === 'xstate.raise' || (a.type === 'xstate.sendTo' && p.to === self)) && typeof p.delay === 'number' && p.event) {
       ops.push({ op: 'schedule', id: p.id ?? `@anonymous/${n}/${String(p.event.type)}`, delayMs: Math.max(0, p.delay), event: JSON.parse(JSON.stringify(p.event)) as JsonObject });
