@@ -134,7 +134,7 @@ export class MachineRunner {
   replayOne(state: ReplayedState, entry: JournalEntry, initialActions: ExecutableAction[] = []): ReplayedState {
     this.collected = [];
     const next = this.machine.transition(state.snapshot, entry.event, this.scope as never) as AnyMachineSnapshot;
-    const actions = [...initialActions, ...this.take()];
+    const actions = initialActions.length === 0 ? this.take() : [...initialActions, ...this.take()];
     if (next.status === 'error') throw toError(next.error);
     let timers = state.timers;
     if (entry.timer !== undefined && timers[entry.timer]) {

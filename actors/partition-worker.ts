@@ -498,7 +498,7 @@ export class PartitionWorker {
     pendingItems.forEach((it, i) => {
       if (!applied[i] && runners.has(it.env.type) && !this.parked.has(it.ref) && !host.peek(it.ref)) cold.set(it.ref, it.env);
     });
-    await Promise.allSettled([...cold.values()].map((e) => host.get(keys, e.type, e.key)));
+    await Promise.allSettled([...cold].map(([ref, e]) => host.get(keys, e.type, e.key, ref)));
 
     const step = new StepBuilder(runners);
     const touched = new Map<string, LiveActor>();
@@ -740,12 +740,9 @@ export class PartitionWorker {
    * mail. On failure the touched actors are dropped by the caller.
    */
   private async commit(step: StepBuilder, lease: Lease, unchecked = false, guard?: Guard): Promise<boolean> {
-    if (guard && step.empty) {
-      // Nothing to write, but the batch's jobs must still be the oldest in progress before they are acknowledged.
-      if (await this.othersActive(this.holds.size + guard.leftInPlace)) throw new ForeignJobsActiveError(-1, this.holds.size + guard.leftInPlace);
-      return false;
-    }
-    if (step.empty) return false;
+    // A guarded step with nothing to write still goes to the script: its jobs must be the oldest in
+    // progress (and the lease valid) before they are acknowledged.
+    if (step.empty && !guard) return false;
     if (lease !== this.lease || !this.holdsLease) throw new LeaseLostError(this.partition, lease.value, '(no valid lease)');
     const commit = step.build();
     commit.unchecked = unchecked;

@@ -37,7 +37,7 @@ import { PartitionWorker, RESUME_EVENT_TYPE } from './partition-worker';
 import { stateView, type ActorState } from './state-view';
 import type { AskReply, DeadLetterBody, Output } from './step-builder';
 import { SystemEvents } from './system-events';
-import { toEnvelope, type SendInput, type ValidationLimits } from './validation';
+import { intOption, toEnvelope, type SendInput, type ValidationLimits } from './validation';
 import { verifyType, type VerifyOptions, type VerifyReport } from './verify';
 
 /** Where Redis is: a URL, ioredis options, or a cluster. */
@@ -188,12 +188,6 @@ function streamIdAtLeast(a: string, b: string): boolean {
   const [am = 0, as = 0] = a.split('-').map(Number);
   const [bm = 0, bs = 0] = b.split('-').map(Number);
   return am > bm || (am === bm && as >= bs);
-}
-
-function intOption(name: string, v: unknown, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new InvalidOptionError(name, `an integer from ${min} to ${max}`, v);
-  return v;
 }
 
 function resolveOptions(o: ActorSystemOptions): Resolved {

@@ -1,6 +1,14 @@
+import { InvalidOptionError } from '../persistence';
 import { EVENT_JSON, type JsonObject, type WireEnvelope } from '../mailbox';
 import { eventId } from './ids';
 import { EventTooLargeError, InvalidEventError, InvalidKeyError, UnknownActorTypeError } from './errors';
+
+/** An integer option: `dflt` when absent, else within [min, max] or an InvalidOptionError naming it. */
+export function intOption(name: string, v: unknown, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new InvalidOptionError(name, `an integer from ${min} to ${max}`, v);
+  return v;
+}
 
 /** Longest actor key accepted, in UTF-8 bytes. Keys longer than 200 encoded characters are stored under a digest. */
 export const MAX_KEY_BYTES = 16_384;

@@ -15,6 +15,7 @@ import {
 } from '../persistence';
 import { RehydrationError, VersionMismatchError } from './errors';
 import type { ExecutableAction, MachineRunner, ReplayedState } from './machine-runner';
+import { intOption } from './validation';
 
 /** Options of `system.verify(type, opts)`. */
 export interface VerifyOptions {
@@ -101,12 +102,6 @@ type Outcome =
   | { kind: 'error'; error: VerifyError; version?: number }
   | { kind: 'skipped'; skipped: VerifySkipped };
 
-function intOption(name: string, v: unknown, dflt: number, min: number, max: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new InvalidOptionError(`verify opts.${name}`, `an integer from ${min} to ${max}`, v);
-  return v;
-}
-
 /**
  * `system.verify(type)`: replay every key's journal with the current machine
  * and compare it, at the stored snapshot's seq, with the stored snapshot
@@ -117,9 +112,9 @@ function intOption(name: string, v: unknown, dflt: number, min: number, max: num
  */
 export async function verifyType(deps: VerifyDeps, opts: VerifyOptions = {}): Promise<VerifyReport> {
   if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('verify(type, opts)', 'an object', opts);
-  const concurrency = intOption('concurrency', opts.concurrency, 8, 1, 256);
-  const pageSize = intOption('pageSize', opts.pageSize, 1_000, 1, 100_000);
-  const maxReported = intOption('maxReported', opts.maxReported, 1_000, 0, 1_000_000);
+  const concurrency = intOption('verify opts.concurrency', opts.concurrency, 8, 1, 256);
+  const pageSize = intOption('verify opts.pageSize', opts.pageSize, 1_000, 1, 100_000);
+  const maxReported = intOption('verify opts.maxReported', opts.maxReported, 1_000, 0, 1_000_000);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new InvalidOptionError('verify opts.onProgress', 'a function', opts.onProgress);
   let explicit: Target[] | undefined;
   if (opts.keys !== undefined) {

@@ -70,8 +70,9 @@ export class PartitionConsumer {
   /**
    * Take the next jobs in queue order: waits (up to blockSeconds) for the
    * first, then takes what is already waiting, up to `maxJobs` jobs or
-   * `maxEvents` events. The caller must then ask `othersActive` whether jobs
-   * that are not its own sit in the active list (they come first, see there).
+   * `maxEvents` events. Jobs that are not the caller's may sit in the active
+   * list (they come first, see `othersActive`): its commit checks that (see
+   * QueueGuard in persistence), with `lists`.
    */
   async next(maxJobs: number, maxEvents: number, opts: { block?: boolean } = {}): Promise<MailboxJob[]> {
     if (this.closed) return [];
@@ -122,8 +123,9 @@ export class PartitionConsumer {
    * applies `leftovers()` instead, which returns them all in the order Redis
    * took them off the queue (not always older than what this consumer just
    * took: a fetch whose reply was lost in a cut connection took jobs that a
-   * re-sent fetch then followed). Ask it after `next()` returned, so the count
-   * includes every job it took; it can run concurrently with other reads.
+   * re-sent fetch then followed). For when no commit checks it (a new lease,
+   * an idle partition); ask it after `next()` returned, so the count includes
+   * every job it took.
    */
   async othersActive(mine: number): Promise<boolean> {
     // One round trip for both lists: two commands written back to back on one connection (not

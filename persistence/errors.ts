@@ -79,8 +79,7 @@ export class ForeignJobsActiveError extends KeyflowError {
     readonly active: number,
     readonly held: number,
   ) {
-    // active < 0: counted by the caller, not by the script.
-    super('FOREIGN_JOBS_ACTIVE', `the partition's queue has ${active >= 0 ? active : 'more'} jobs in progress ${active >= 0 ? 'and' : 'than'} the committer holds ${held}: apply the others first`);
+    super('FOREIGN_JOBS_ACTIVE', `the partition's queue has ${active} jobs in progress and the committer holds ${held}: apply the others first`);
   }
 }
 

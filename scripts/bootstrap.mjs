@@ -54,6 +54,7 @@ function npm(args, root) {
  * `npm ci` with its output captured: on success it is replayed as is; on failure
  * only the diagnosis is shown, not the 60-line usage text npm appends to EUSAGE.
  * Returns npm's exit status, and whether npm refused the lock as out of sync (EUSAGE).
+ * npm >= 10.6 prefixes its error lines `npm error`, older ones `npm ERR!`: both are matched.
  */
 function npmCi(root) {
   const args = ['ci', '--no-audit', '--no-fund'];
@@ -65,11 +66,11 @@ function npmCi(root) {
     process.stderr.write(r.stderr || '');
     return { status: 0, outOfSync: false };
   }
-  const outOfSync = /npm error code EUSAGE/.test(`${r.stdout || ''}${r.stderr || ''}`);
+  const outOfSync = /npm (?:ERR!|error) code EUSAGE/.test(`${r.stdout || ''}${r.stderr || ''}`);
   let lines = `${r.stdout || ''}${r.stderr || ''}`.split('\n');
-  const usage = lines.findIndex((l) => /^npm error (Clean install a project|Usage:)/.test(l));
+  const usage = lines.findIndex((l) => /^npm (?:ERR!|error) (Clean install a project|Usage:)/.test(l));
   if (usage > 0) lines = lines.slice(0, usage);
-  const shown = lines.filter((l) => l.trim() && !/^npm error\s*$/.test(l) && !/Unknown (user|env|project) config/.test(l));
+  const shown = lines.filter((l) => l.trim() && !/^npm (?:ERR!|error)\s*$/.test(l) && !/Unknown (user|env|project) config/.test(l));
   process.stderr.write(`${shown.slice(0, 25).join('\n')}${shown.length > 25 ? `\n… (${shown.length - 25} more lines)` : ''}\n`);
   return { status: r.status ?? 1, outOfSync };
 }

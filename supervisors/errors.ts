@@ -6,7 +6,8 @@ import { KeyflowError } from '../persistence';
  * thrown counts toward the restart intensity.
  */
 export class TerminalActorError extends KeyflowError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('TERMINAL', message, options);
+  /** `code`: a subclass's own (an input error that no retry can fix is terminal by its class). */
+  constructor(message: string, options?: { cause?: unknown }, code = 'TERMINAL') {
+    super(code, message, options);
   }
 }

@@ -1,5 +1,7 @@
 import type { EventObject } from 'xstate';
-import { InvalidOptionError, KeyflowError } from '../../persistence';
+import { InvalidOptionError } from '../../persistence';
+import { TerminalActorError } from '../../supervisors';
+import { showValue } from '../errors';
 
 /** An event as a keyflow machine sees it: the sent object plus its event time `ts` and `id`. */
 export type JoinEvent = EventObject & { ts: number; id?: string };
@@ -112,12 +114,12 @@ export interface StreamTableJoinOperator<S extends JoinEvent = JoinEvent, V = un
 export const JOIN_TICK_EVENT = '@keyflow/join.tick';
 
 /** A join event whose `ts` is not a finite number: it cannot be placed in event time. */
-export class InvalidJoinEventError extends KeyflowError {
+export class InvalidJoinEventError extends TerminalActorError {
   constructor(
     readonly eventType: string,
     readonly ts: unknown,
   ) {
-    super('INVALID_JOIN_EVENT', `stream-table join: event '${eventType}' has ts ${JSON.stringify(ts) ?? String(ts)}, not a finite number: a join places every event in event time (send it with opts.ts, or leave ts out)`);
+    super(`stream-table join: event '${eventType}' has ts ${showValue(ts)}, not a finite number: a join places every event in event time (send it with opts.ts, or leave ts out)`, undefined, 'INVALID_JOIN_EVENT');
   }
 }
 
@@ -250,7 +252,7 @@ export function streamTableJoinOperator<S extends JoinEvent = JoinEvent, T exten
       const emit = (e: S, version: TableVersion<V> | undefined, reason: JoinMeta['reason']) => {
         const out = enrich(e, version?.value, { reason, tableTs: version?.ts });
         if (typeof out !== 'object' || out === null || typeof (out as { type?: unknown }).type !== 'string') {
-          throw new TypeError(`stream-table join: enrich returned ${JSON.stringify(out) ?? String(out)}, not an object with a string 'type'`);
+          throw new TypeError(`stream-table join: enrich returned ${showValue(out)}, not an object with a string 'type'`);
         }
         outputs.push(out);
         if (reason === 'matched') stats.enriched++;

@@ -38,7 +38,8 @@ export function streamTableJoin<S extends JoinEvent = JoinEvent, T extends JoinE
         try {
           step = op.step(context, event as JoinEvent);
         } catch (err) {
-          // A bad event can never succeed: no restart can fix it.
+          // Terminal by its class (InvalidJoinEventError is a TerminalActorError); reported as the
+          // documented TerminalActorError caused by it.
           if (err instanceof InvalidJoinEventError) throw new TerminalActorError(err.message, { cause: err });
           throw err;
         }

@@ -1,4 +1,4 @@
-import { KeyflowError } from '../../persistence';
+import { TerminalActorError } from '../../supervisors';
 import { showValue } from '../errors';
 
 /**
@@ -6,12 +6,12 @@ import { showValue } from '../errors';
  * or value not a finite number), or `advance` got no usable watermark.
  * `windowedAggregate` dead-letters such an event at once: it changes nothing.
  */
-export class InvalidWindowItemError extends KeyflowError {
+export class InvalidWindowItemError extends TerminalActorError {
   constructor(
     readonly field: 'ts' | 'value' | 'watermark',
     readonly received: unknown,
     hint: string,
   ) {
-    super('INVALID_WINDOW_ITEM', `invalid window ${field === 'watermark' ? 'watermark' : 'item'}: ${field} must be a finite number, received ${showValue(received)}: ${hint}`);
+    super(`invalid window ${field === 'watermark' ? 'watermark' : 'item'}: ${field} must be a finite number, received ${showValue(received)}: ${hint}`, undefined, 'INVALID_WINDOW_ITEM');
   }
 }

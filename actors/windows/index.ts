@@ -2,5 +2,5 @@
 export { InvalidWindowItemError } from './errors';
 export { windowOperator, type WindowOperator, type WindowOperatorOptions, type WindowState, type WindowResult, type WindowLate, type WindowItem, type WindowStep, type OpenWindow, type RetainedItem } from './operator';
 export { windowedAggregate, type WindowedAggregateOptions, type WindowedEvent } from './windowed-aggregate';
-export { MAX_WINDOWS_PER_ITEM, type WindowSpec } from './spec';
+export { MAX_WINDOWS_PER_ITEM, type WindowSpec } from './window-spec';
 export type { AggregateSpec, BuiltInAggregate, CustomAggregate } from './aggregates';

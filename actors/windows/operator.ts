@@ -1,7 +1,7 @@
 import { InvalidOptionError } from '../../persistence';
 import { InvalidWindowItemError } from './errors';
 import { resolveAggregate, type AggregateSpec } from './aggregates';
-import { resolveGrace, resolveWindow, type ResolvedWindow, type WindowSpec } from './spec';
+import { resolveGrace, resolveWindow, type ResolvedWindow, type WindowSpec } from './window-spec';
 
 /** A window still open: its bounds, how many items it counted, and the aggregate's accumulator. */
 export interface OpenWindow {

@@ -4,8 +4,8 @@ import { TerminalActorError } from '../../supervisors';
 import { InvalidWindowItemError } from './errors';
 import type { AggregateSpec } from './aggregates';
 import { windowOperator, type WindowLate, type WindowResult, type WindowState } from './operator';
-import { positiveInteger } from './spec';
-import type { WindowSpec } from './spec';
+import { positiveInteger } from './window-spec';
+import type { WindowSpec } from './window-spec';
 
 /** An event as a keyflow machine sees it: the sent object plus its event time `ts` and `id`. */
 export type WindowedEvent = EventObject & { ts: number; id?: string };
@@ -50,7 +50,10 @@ export function windowedAggregate<E extends WindowedEvent = WindowedEvent, A = u
   const value = opts.value ?? (() => 1);
   const idleCloseMs = opts.idleCloseMs === undefined ? undefined : positiveInteger('idleCloseMs', opts.idleCloseMs);
 
-  /** Run an operator step; a bad item is terminal (no restart can fix the event). */
+  /**
+   * Run an operator step. A bad item is terminal by its class (InvalidWindowItemError is a
+   * TerminalActorError); this machine reports it as the documented TerminalActorError caused by it.
+   */
   const guarded = <T>(f: () => T): T => {
     try {
       return f();

@@ -10,14 +10,17 @@
  * within `withinMs`); a watched account with no alert for `watchCooldownMs`
  * returns to normal on its next transaction. A `review` event clears the
  * account (→ normal, its alert count reset) or blocks it. Transactions are
- * scored in every state.
+ * scored in every state. A `tx` event that is not a valid transaction
+ * (transaction.ts; only a send that bypasses `submit` can carry one) is
+ * dead-lettered at once and changes nothing.
  *
  * Deterministic: every time it reads is an event's `ts`.
  */
 import { assign, emit, enqueueActions, setup } from 'xstate';
-import { defineActor, type ActorDefinition } from '../../index';
+import { defineActor, TerminalActorError, type ActorDefinition } from '../../index';
 import type { RulesConfig } from './config';
 import { createScorer, type FraudAlert, type RulesState, type TxFields } from './rules';
+import { checkTxFields, InvalidTransactionError } from './transaction';
 
 export const ACCOUNT_ACTOR_TYPE = 'fraud-account';
 
@@ -91,6 +94,16 @@ export function createAccountMachine(rules: RulesConfig) {
     actions: {
       score: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'tx') return;
+        // submit() checks transactions, but anyone may send to the actor: a NaN
+        // amount would poison the Welford state (and snapshot as null), a missing
+        // position raise a bogus impossible-travel alert. No restart can fix such
+        // an event: dead-letter it at once, the account goes on unchanged.
+        try {
+          checkTxFields(event, `account ${context.accountId}: tx ${typeof event.id === 'string' ? event.id : '(no id)'}`);
+        } catch (err) {
+          if (err instanceof InvalidTransactionError) throw new TerminalActorError(err.message, { cause: err });
+          throw err;
+        }
         const scored = scorer.score(context.rules, context.accountId, event);
         const alertTimes = scored.alerts.length > 0 ? [...context.recentAlerts, ...scored.alerts.map(() => event.ts)] : context.recentAlerts;
         const newest = Math.max(context.lastAlertTs ?? -Infinity, ...alertTimes);

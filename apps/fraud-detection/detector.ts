@@ -98,8 +98,13 @@ export interface FraudDetector {
 export const DEFAULT_NAMESPACE = 'fraud';
 export const DEFAULT_BATCH = 500;
 
-/** The app's own key (rules and instance id of the namespace), in the namespace's hash slot. */
-const metaKey = (namespace: string) => `fraud:{${namespace}}:meta`;
+/**
+ * The app's own key (rules and instance id of the namespace). It sits among
+ * the namespace's own keys (`{<ns>}:…`, persistence/keys.ts; the engine's are
+ * `{<ns>}:meta` and `{<ns>}:workers`), so deleteNamespace removes it with the
+ * rest: a namespace created again gets its rules anew and a new instance id.
+ */
+const metaKey = (namespace: string) => `{${namespace}}:app:fraud`;
 
 function connect(config: RedisConfig): Redis | Cluster {
   if (typeof config === 'string') return new Redis(config, { maxRetriesPerRequest: null });

@@ -28,10 +28,12 @@
  */
 import { distanceKm } from './geo';
 import { Random } from './random';
+import { RULES, type RuleName } from './rules';
 import type { Transaction } from './transaction';
 
-export const FRAUD_PATTERNS = ['velocity', 'amount-spike', 'impossible-travel', 'card-testing'] as const;
-export type FraudPattern = (typeof FRAUD_PATTERNS)[number];
+/** One kind of incident per rule, in the rules' order (the order assigns kinds to accounts: it is part of the seed's output). */
+export const FRAUD_PATTERNS: readonly RuleName[] = RULES;
+export type FraudPattern = RuleName;
 
 /** One injected incident: the transactions that make it up. */
 export interface Incident {

@@ -70,6 +70,19 @@ export function toTransaction(value: unknown, where: string): Transaction {
   return parsed.data;
 }
 
+/** What the account actor checks each `tx` event against: a transaction without its account (the actor's key). */
+const txFieldsSchema = transactionSchema.omit({ accountId: true });
+
+/**
+ * Check the fields of a `tx` event as the account actor receives them (sent
+ * by `submit`, or by anyone straight to the actor system); throws
+ * InvalidTransactionError saying which fields are wrong.
+ */
+export function checkTxFields(value: unknown, where: string): void {
+  const parsed = txFieldsSchema.safeParse(value);
+  if (!parsed.success) throw new InvalidTransactionError(where, describeIssues(parsed.error));
+}
+
 /** Parse one NDJSON line (numbered from 1); throws InvalidTransactionError on anything but a valid transaction. */
 export function parseTransactionLine(line: string, lineNo: number): Transaction {
   const where = `line ${lineNo}`;

@@ -93,7 +93,7 @@ export interface DispatcherOptions {
   flushIntervalMs?: number;
   /** Dispatcher lease TTL (ms). @default 10000 */
   leaseTtlMs?: number;
-  /** Identity in the lease. */
+  /** Identity in the lease: unique per dispatcher (two dispatchers with one owner would both pass the fence and both write). */
   owner: string;
   /** Every output, after it was applied to the in-memory projections. */
   onOutput?: (output: PositionedOutput) => void;
@@ -341,19 +341,12 @@ export class Dispatcher {
     const pickup = e.pickup as LatLng;
     const exclude = new Set(e.exclude as string[]);
     const radiusKm = e.radiusKm as number;
-    const found = (await this.o.redis.geosearch(
-      this.keys.driversGeo,
-      'FROMLONLAT',
-      pickup.lng,
-      pickup.lat,
-      'BYRADIUS',
-      radiusKm,
-      'km',
-      'ASC',
-      'COUNT',
-      2 * this.o.candidates + exclude.size,
-      'WITHDIST',
-    )) as [string, string][];
+    // No COUNT: the filters below (excluded, no longer available, claimed by another ride) run after the
+    // reply, on pins and claims that change while it is on its way (concurrent searches claim drivers in
+    // the meantime), so no cap set when sending can know how many of the nearest will be filtered out; a
+    // capped reply of only filtered-out drivers would send the ride to wait `retryMs` while free drivers
+    // are in range. The radius bounds the reply instead: the available drivers around the pickup.
+    const found = (await this.o.redis.geosearch(this.keys.driversGeo, 'FROMLONLAT', pickup.lng, pickup.lat, 'BYRADIUS', radiusKm, 'km', 'ASC', 'WITHDIST')) as [string, string][];
     // The stored index plus the drivers added since the last write (not in it yet), by distance;
     // the in-memory pins (ahead of the index) say who is still available.
     const near = new Map(found.map(([id, km]) => [id, Number(km)]));

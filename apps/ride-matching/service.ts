@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { createActorSystem, type ActorSystem } from '../../index';
@@ -76,7 +75,9 @@ export async function startService(config: ServiceConfig, hooks: ServiceHooks = 
       system,
       redis,
       pushRadiusKm: config.ride.radiusKm,
-      owner: `${hostname()}-${process.pid}`,
+      // The actor system's worker id is unique per system (a random suffix after host and pid), so two
+      // services in one process, or two containers with the same hostname and pid, never share the lease.
+      owner: system.workerId,
       onError,
       onOutput: (o) => {
         metrics?.outputs.inc({ type: String(o.event.type) });

@@ -111,9 +111,17 @@ describe('machine versions', () => {
     expect(await system.get('wallet', 'w')).toEqual({ type: 'wallet', key: 'w', value: 'active', context: { cents: 1500 }, status: 'active', seq: 5, version: 2 });
     expect(migrations).toEqual([1]);
     expect(await storedSnapshot(ns, 'w')).toMatchObject({ seq: 3, version: 1 }); // get writes nothing
+    // verify with the definition about to be deployed: the v1 snapshot is migrated, then compared with
+    // v2's replay of the journal up to it; a migrate that disagrees with that replay is a mismatch.
+    expect(await system.verify('wallet')).toMatchObject({ checked: 1, compared: 1, mismatched: [], errors: [], versions: { 1: 1 } });
+    const wrongMigrate = await sys.create([v2(100, (p) => ({ ...p, value: 'active', context: { cents: 1 } }))], { namespace: ns, worker: false });
+    const bad = await wrongMigrate.verify('wallet');
+    expect(bad.mismatched.map((m) => [m.key, m.seq, m.version])).toEqual([['w', 3, 1]]);
+    migrations.length = 0;
 
     const after = await system.ask('wallet', 'w', { type: 'add', n: 6 });
     expect(after).toMatchObject({ value: 'active', context: { cents: 2100 }, seq: 6, version: 2 });
+    expect(migrations).toEqual([1]); // the live actor was rebuilt from the v1 snapshot
     const outputs = await collectOutputs(system, 1, 3_000);
     expect(outputs.map((o) => [o.key, o.seq, o.event])).toEqual([['w', 6, { type: 'added', cents: 600 }]]);
     // The first commit after a migration writes the snapshot as the current version, so migrate is not needed again.

@@ -4,7 +4,8 @@
  * system and rehydrating the key in a new one, idleCloseMs flushes through a
  * durable timer, and a bad item is dead-lettered without changing anything.
  */
-import { defineActor, EventDeadLetteredError, windowedAggregate, type ActorSystem, type WindowState } from '../../index';
+import { assign, setup } from 'xstate';
+import { defineActor, EventDeadLetteredError, windowedAggregate, windowOperator, type ActorSystem, type WindowState } from '../../index';
 import { uniqueNamespace } from '../helpers/redis';
 import { collectOutputs, systems } from '../helpers/system';
 
@@ -151,5 +152,27 @@ describe('windowedAggregate', () => {
     const state = await system.get('clicks', 'b');
     expect(state?.seq).toBe(1);
     expect(state?.context).toEqual({ watermark: 10, closedTo: -490, windows: [{ start: 0, end: 1_000, count: 1, acc: 1 }] });
+  });
+
+  it('a bad item is terminal also in a machine of your own that uses the window operator: dead-lettered at once, no restarts', async () => {
+    const op = windowOperator<number>({ window: { kind: 'tumbling', sizeMs: 1_000 }, aggregate: 'sum' });
+    const own = defineActor({
+      type: 'own-window',
+      machine: setup({ types: { context: {} as { w: WindowState }, events: {} as { type: 'v'; n: number; ts: number } } }).createMachine({
+        context: () => ({ w: op.init() }),
+        on: { v: { actions: assign({ w: ({ context, event }) => op.add(context.w, { ts: event.ts, value: event.n }).state }) } },
+      }),
+      supervision: { maxRestarts: 3, backoff: { initialMs: 5, maxMs: 10 } },
+    });
+    const system = await sys.create([own]);
+    const restarted: string[] = [];
+    system.events.on('restarted', (e) => restarted.push(e.eventId));
+    await system.send('own-window', 'k', { type: 'v', n: 1 }, { ts: 10 });
+    const { id } = await system.send('own-window', 'k', { type: 'v', n: Number.NaN }, { ts: 20 });
+    await system.drain();
+    const letters = await system.deadLetters().list();
+    expect(letters.map((l) => [l.id, l.attempts])).toEqual([[id, 1]]);
+    expect(restarted).toEqual([]);
+    expect((await system.get('own-window', 'k'))?.seq).toBe(1);
   });
 });

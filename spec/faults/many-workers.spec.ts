@@ -6,8 +6,9 @@
  *    every ~1.5 s and restarts it, while a producer sends 20 000 events over
  *    500 keys (and re-sends some).
  * 2. A zombie: the owner is SIGSTOPped for 3 lease TTLs, the other worker
- *    takes over; after SIGCONT the zombie must notice, commit nothing, and
- *    give the partitions up.
+ *    takes over; after SIGCONT the zombie must notice, commit nothing (no
+ *    commit sent after the SIGCONT goes through before it holds the partition
+ *    again), and give the partitions up.
  * 3. Failover time after kill -9 of the owner of a key that keeps receiving,
  *    with the engine's default lease TTL (2 s; target: failover within 3 s).
  *
@@ -21,16 +22,18 @@
  * Each test prints one summary line. On a failure the time-stamped worker
  * output and test steps go to a file in the temp dir (its path is printed).
  */
+import { Redis } from 'ioredis';
 import { createActorSystem, type ActorSystem } from '../../index';
 import { account } from '../../apps/bank/account-machine';
 import { partitionOf } from '../../mailbox';
+import { PartitionKeys, actorRef, dedupMember } from '../../persistence';
 import { rng } from '../helpers/random';
 import { cleanupNamespace, redisUrl, uniqueNamespace } from '../helpers/redis';
 import { sleep } from '../helpers/time';
 import { expectExactlyOnce, verifyBank, verifyOutputs } from './fixtures/bank-model';
 import { BankStream } from './fixtures/bank-stream';
 import { drainReport, type DrainReport } from './fixtures/drain';
-import { startBankWorker, Timeline, type LeaseEvent, type WorkerProc } from './fixtures/worker-proc';
+import { startBankWorker, Timeline, type CommitEvent, type LeaseEvent, type WorkerProc } from './fixtures/worker-proc';
 
 const PARTITIONS = 16;
 /** Short for speed (shorter than the engine's default): takeovers happen within a test's budget. */
@@ -92,7 +95,12 @@ describe('faults: many worker processes', () => {
     return [a, b];
   }
 
-  /** Epochs are fencing tokens: per partition, every acquisition (by any worker) has a new, larger epoch, in time order. */
+  /**
+   * Epochs are fencing tokens: per partition, in time order, every acquisition has a larger epoch
+   * than the one before, except a worker taking again the lease it still holds in Redis (it gave up
+   * on it locally: its own clock said expired) — lease-acquire keeps the epoch for the same owner,
+   * by design; no other worker's acquisition may come in between.
+   */
   function epochProblems(workers: WorkerProc[]): string[] {
     const problems: string[] = [];
     const byPartition = new Map<number, (LeaseEvent & { worker: string })[]>();
@@ -105,14 +113,44 @@ describe('faults: many worker processes', () => {
       }
     }
     for (const [p, list] of byPartition) {
-      const epochs = list.map((e) => e.epoch);
-      if (new Set(epochs).size !== epochs.length) problems.push(`partition ${p}: an epoch was acquired twice: ${list.map((e) => `${e.worker}@${e.epoch}`).join(' ')}`);
       const byTime = [...list].sort((a, b) => a.at - b.at || a.epoch - b.epoch);
       for (let i = 1; i < byTime.length; i++) {
-        if (byTime[i]!.epoch <= byTime[i - 1]!.epoch) problems.push(`partition ${p}: epoch ${byTime[i]!.epoch} (${byTime[i]!.worker}) acquired after epoch ${byTime[i - 1]!.epoch} (${byTime[i - 1]!.worker})`);
+        const [prev, cur] = [byTime[i - 1]!, byTime[i]!];
+        const sameHolderAgain = cur.epoch === prev.epoch && cur.worker === prev.worker;
+        if (cur.epoch <= prev.epoch && !sameHolderAgain) problems.push(`partition ${p}: epoch ${cur.epoch} (${cur.worker}) acquired after epoch ${prev.epoch} (${prev.worker})`);
       }
     }
     return problems;
+  }
+
+  /**
+   * Invariant 5 (a worker without a valid lease cannot commit) for a worker woken by SIGCONT at
+   * `since`: the commits it reported for its partitions `parts` after `since` (it prints nothing
+   * while stopped) and before it acquired that partition again, with the time each was sent. That
+   * time is what the commit script wrote as the de-dup time stamp of the step's first event (the
+   * sender's Date.now(), the test's clock). A commit sent before the SIGSTOP whose reply is read
+   * only after the SIGCONT is legitimate: Redis ran it then, under the lease the worker held. One
+   * sent at or after `since` was sent by a worker that did not hold the partition: that it went
+   * through is the fault (a missing time stamp counts as one too: the commit cannot be cleared).
+   */
+  async function commitsAfterWake(ns: string, w: WorkerProc, parts: readonly number[], since: number): Promise<{ inFlight: CommitEvent[]; withoutLease: string[] }> {
+    const reacquired = new Map<number, number>();
+    for (const e of w.leaseEvents()) if (e.kind === 'lease' && e.at >= since && !reacquired.has(e.partition)) reacquired.set(e.partition, e.line);
+    const late = w.commits().filter((c) => parts.includes(c.partition) && c.at >= since && c.line < (reacquired.get(c.partition) ?? Infinity));
+    const inFlight: CommitEvent[] = [];
+    const withoutLease: string[] = [];
+    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+    try {
+      for (const c of late) {
+        const score = await redis.zscore(new PartitionKeys(ns, c.partition).dedup, dedupMember(actorRef(c.first.type, c.first.key), c.first.id));
+        const sentAt = score === null ? Number.NaN : Number(score);
+        if (sentAt < since) inFlight.push(c);
+        else withoutLease.push(`partition ${c.partition}: commit of ${c.events} event(s) (first ${c.first.key} ${c.first.id}) sent at=${sentAt}, reported at=${c.at}, SIGCONT at=${since}`);
+      }
+    } finally {
+      redis.disconnect();
+    }
+    return { inFlight, withoutLease };
   }
 
   /** drain(); a timeout is reported (with the jobs left per partition) and asserted after the model checks. */
@@ -178,7 +216,7 @@ describe('faults: many worker processes', () => {
     const drained = await drain(producer);
 
     const v = await verifyBank(producer, stream.accepted);
-    const out = await verifyOutputs(producer, v.expectedOutputs, 3_000);
+    const out = await verifyOutputs(producer, v.expectedOutputs);
     const all = procs;
     const acquisitions = all.reduce((n, w) => n + w.acquisitions(), 0);
     const epochs = epochProblems(all);
@@ -241,7 +279,7 @@ describe('faults: many worker processes', () => {
     const drained = await drain(producer);
 
     const v = await verifyBank(producer, stream.accepted);
-    const out = await verifyOutputs(producer, v.expectedOutputs, 3_000);
+    const out = await verifyOutputs(producer, v.expectedOutputs);
 
     // What the zombie said after it woke up. One leaseLost per partition: a commit refused after
     // the loss was already noticed emits nothing more (loseLease() returns early), so this counts
@@ -263,11 +301,14 @@ describe('faults: many worker processes', () => {
     }
     const zombieErrors = zombie.errors().filter((l) => l.at >= tStop);
     const lostParts = new Set(zombieLost.map((e) => e.partition));
+    const afterWake = await commitsAfterWake(ns, zombie, zombieParts, tCont);
+    timeline.add('test', `zombie commits after SIGCONT, before re-acquiring: in flight at the stop ${afterWake.inFlight.length}, sent without a lease: ${afterWake.withoutLease.join('; ') || 'none'}`);
     const epochs = epochProblems([a, b]);
     process.stdout.write(
       `many-workers zombie: paused-ms=${pausedMs} (lease ttl ${LEASE_TTL_MS}) zombie-partitions=${zombieParts.join(',')} ` +
         `takeover-ms=${Math.min(...takeoverMs)}..${Math.max(...takeoverMs)} progress-while-paused=${seqBeforeCont - seqAtStop} ` +
         `refused/lost-lease=${zombieLost.length} (${[...reasons].map(([k, n]) => `${k} ${n}`).join(', ')}) zombie-errors=${zombieErrors.length} ` +
+        `zombie-commits-after-cont=${afterWake.inFlight.length + afterWake.withoutLease.length} (in flight at the stop ${afterWake.inFlight.length}, without a lease ${afterWake.withoutLease.length}) ` +
         `events=${v.events} lost=${v.lost} duplicated=${v.duplicated} misordered=${v.misordered} mismatched=${v.mismatched} outputs=${out.outputs}/${v.expectedOutputs.size}\n`,
     );
 
@@ -277,6 +318,8 @@ describe('faults: many worker processes', () => {
     expect(seqBeforeCont).toBeGreaterThan(seqAtStop);
     // The zombie noticed, for every partition it held, that its lease is gone.
     expect([...lostParts].sort((x, y) => x - y)).toEqual(zombieParts);
+    // Invariant 5: no commit the zombie sent after waking up went through before it held the partition again.
+    expect(afterWake.withoutLease).toEqual([]);
     expectExactlyOnce(v, out);
     expect(epochs).toEqual([]);
     expect(drained).toMatchObject({ drained: true });

@@ -106,7 +106,7 @@ describe('faults: connections of the worker cut and stalled by a TCP proxy', () 
     const drainError = await drainOrError(producer, 15_000);
 
     const v = await verifyBank(producer, lanes.accepted);
-    const out = await verifyOutputs(producer, v.expectedOutputs, 3_000);
+    const out = await verifyOutputs(producer, v.expectedOutputs);
     const fencedByRedis = lost.filter((r) => /Redis has "/.test(r) && !r.includes('(no valid lease)')).length;
     const renewRefused = lost.filter((r) => r === 'taken over or expired').length;
     const injected = resumeMs.length;

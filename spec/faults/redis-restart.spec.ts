@@ -116,7 +116,7 @@ describe('faults: Redis killed with kill -9 and restarted (AOF replay)', () => {
     const verifier = await createActorSystem({ redis: redis.url, namespace: ns, partitions: PARTITIONS, actors: [account], worker: false, closeTimeoutMs: 2_000 });
     systems.push(verifier);
     const v = await verifyBank(verifier, lanes.accepted);
-    const out = await verifyOutputs(verifier, v.expectedOutputs, 3_000);
+    const out = await verifyOutputs(verifier, v.expectedOutputs);
     const workerAlive = w.child.exitCode === null && w.child.signalCode === null;
     const readyLines = w.lines.filter((l) => l.text === 'ready').length;
     const leasesAfterFaults = logMarks.map((from, i) => w.lines.slice(from, logMarks[i + 1] ?? w.lines.length).filter((l) => l.text.startsWith('lease ')).length);

@@ -79,7 +79,7 @@ describe('faults: worker killed with kill -9', () => {
     const accepted = new Map<string, BankEvent[]>();
     for (const s of sent) accepted.set(s.key, [...(accepted.get(s.key) ?? []), s]);
     const v = await verifyBank(producer, accepted);
-    const out = await verifyOutputs(producer, v.expectedOutputs, 3_000);
+    const out = await verifyOutputs(producer, v.expectedOutputs);
     const epochs = procs.reduce((n, w) => n + w.acquisitions(), 0);
     process.stdout.write(
       `worker-crash: events=${EVENTS} duplicates-sent=${duplicates} keys=${KEYS} kills=${kills} lease-acquisitions=${epochs} lost=${v.lost} duplicated=${v.duplicated} mismatched=${v.mismatched} outputs=${out.outputs}\n`,

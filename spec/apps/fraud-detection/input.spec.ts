@@ -7,7 +7,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { deleteNamespace } from '../../../index';
 import {
+  ACCOUNT_ACTOR_TYPE,
   applySetting,
   createFraudDetector,
   InvalidRulesError,
@@ -19,7 +21,7 @@ import {
   runInput,
   type RunSummary,
 } from '../../../apps/fraud-detection';
-import { redisUrl } from '../../helpers/redis';
+import { cleanupNamespace, redisUrl, uniqueNamespace } from '../../helpers/redis';
 import { CLI, detectors, HOUR, PLACES, runTs, tempDir, tx } from './kit';
 
 const det = detectors();
@@ -138,5 +140,75 @@ describe('fraud-detection input', () => {
     const same = await createFraudDetector({ redis: redisUrl(), namespace: d.namespace, partitions: 4, worker: false, rules: { velocity: { maxCount: 5 } } });
     expect(same.instance).toBe(d.instance);
     await same.close();
+  });
+
+  it('a deleted namespace forgets its rules and instance: created again with other rules, it gets a new instance id', async () => {
+    const ns = uniqueNamespace('fraud');
+    const opts = { redis: redisUrl(), namespace: ns, partitions: 4, worker: false };
+    try {
+      const first = await createFraudDetector({ ...opts, rules: { velocity: { maxCount: 5 } } });
+      await first.close();
+      expect(await deleteNamespace(redisUrl(), ns)).toBeGreaterThan(0);
+      const again = await createFraudDetector({ ...opts, rules: { velocity: { maxCount: 9 } } });
+      expect(again.instance).not.toBe(first.instance);
+      expect(again.rules.velocity.maxCount).toBe(9);
+      await again.close();
+      // And nothing of the app is left behind by a delete.
+      await deleteNamespace(redisUrl(), ns);
+      const back = await createFraudDetector(opts);
+      expect(back.instance).not.toBe(again.instance);
+      await back.close();
+    } finally {
+      await cleanupNamespace(redisUrl(), ns);
+    }
+  });
+
+  it('a tx sent straight to the account actor without a valid amount or position is dead-lettered at once and changes nothing', async () => {
+    const d = await det.create();
+    const restarted: string[] = [];
+    d.system.events.on('restarted', (e) => restarted.push(e.eventId));
+    await d.submit([tx('v1', 0)]);
+    await d.drain();
+    const before = await d.system.get(ACCOUNT_ACTOR_TYPE, 'v1');
+    expect(before?.seq).toBe(1);
+
+    const { accountId: _account, id: _id, ts, ...fields } = tx('v1', HOUR);
+    const bad = [
+      { ...fields, amount: Number.NaN }, // stored as null
+      { ...fields, amount: -5 },
+      { ...fields, lat: undefined }, // vanishes from the JSON
+      { ...fields, lng: 200 },
+      { ...fields, lat: '48.85' },
+    ];
+    const ids: string[] = [];
+    for (const [i, fieldsOfBad] of bad.entries()) {
+      ids.push((await d.system.send(ACCOUNT_ACTOR_TYPE, 'v1', { type: 'tx', ...fieldsOfBad }, { id: `bad-${i}`, ts: ts + i })).id);
+    }
+    const noId = await d.system.send(ACCOUNT_ACTOR_TYPE, 'v1', { type: 'tx', ...fields, id: 42 }, { ts });
+    ids.push(noId.id);
+    await d.drain();
+
+    const dead = await d.system.deadLetters().list();
+    expect(dead.map((l) => l.id).sort()).toEqual([...ids].sort());
+    for (const l of dead) {
+      expect(l.attempts).toBe(1);
+      expect(l.error.name).toBe('TerminalActorError');
+    }
+    const message = (id: string) => dead.find((l) => l.id === id)!.error.message;
+    expect(message('bad-0')).toMatch(/^account v1: tx bad-0: amount: /);
+    expect(message('bad-1')).toMatch(/amount: /);
+    expect(message('bad-2')).toMatch(/lat: missing/);
+    expect(message('bad-3')).toMatch(/lng: /);
+    expect(message('bad-4')).toMatch(/lat: .*expected number/);
+    expect(message(noId.id)).toMatch(/tx \(no id\): id: /);
+    expect(restarted).toEqual([]);
+    expect(await d.system.get(ACCOUNT_ACTOR_TYPE, 'v1')).toEqual(before);
+
+    // The key goes on, and its snapshot still equals the replay of its journal.
+    await d.submit([tx('v1', 2 * HOUR)]);
+    await d.drain();
+    expect(await d.account('v1')).toMatchObject({ txCount: 2, seq: 2, alertCount: 0 });
+    const report = await d.system.verify(ACCOUNT_ACTOR_TYPE);
+    expect(report.totals).toEqual({ mismatched: 0, errors: 0, skipped: 0 });
   });
 });

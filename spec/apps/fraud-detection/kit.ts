@@ -64,23 +64,13 @@ export function detectors() {
 
 /**
  * Every output of the detector, once all that was submitted is committed:
- * read from the start until the stream has been quiet for `quietMs`.
+ * drain, then a bounded read from the start up to what is committed then.
  */
-export async function outputsOf(detector: FraudDetector, quietMs = 400): Promise<FraudOutput[]> {
+export async function outputsOf(detector: FraudDetector): Promise<FraudOutput[]> {
   await detector.drain({ timeoutMs: 30_000 });
   const out: FraudOutput[] = [];
-  const it = detector.outputs({ from: 'start' })[Symbol.asyncIterator]();
-  try {
-    for (;;) {
-      let timer: NodeJS.Timeout | undefined;
-      const next = await Promise.race([it.next(), new Promise<null>((r) => (timer = setTimeout(() => r(null), quietMs)))]);
-      clearTimeout(timer);
-      if (!next || next.done) return out;
-      out.push(next.value.output);
-    }
-  } finally {
-    await it.return?.();
-  }
+  for await (const { output } of detector.outputs({ from: 'start', until: 'now' })) out.push(output);
+  return out;
 }
 
 export const alertsIn = (outputs: FraudOutput[]) => outputs.filter((o) => o.type === 'fraud.alert');

@@ -6,7 +6,8 @@
  * supervisor restarts it). At rest, the journals are read back and replayed
  * (journal-audit.ts): no driver was ever assigned two overlapping rides, every
  * ride is terminal, every accepted offer led to exactly one match, every
- * offer reached its driver once, and the exactly-once counters agree.
+ * offer reached its driver once, and the exactly-once counters agree; and
+ * `verify` finds every stored snapshot equal to the replay of its journal.
  */
 import type { PositionedOutput } from '../../../index';
 import { rng } from '../../helpers/random';
@@ -166,6 +167,10 @@ describe('ride-matching invariants', () => {
     const drivers = await Promise.all(driverIds.map(async (id) => driverHistory(id, await service!.reader.journal('driver', id))));
     const rides = await Promise.all(rideIds.map(async (id) => rideHistory(id, await service!.reader.journal('ride', id))));
     const result = audit(drivers, rides, true);
+    // DESIGN invariant 4, at rest: every key's stored snapshot equals the replay of its journal from scratch
+    // (and every journal replays to its end without an error), across the kill -9 and the takeovers.
+    const verifiedDrivers = await service.reader.verify('driver');
+    const verifiedRides = await service.reader.verify('ride');
     // The service's dispatcher reads the same outputs as this test, maybe a little behind.
     const expectedStats = {
       requested: RIDES,
@@ -188,7 +193,7 @@ describe('ride-matching invariants', () => {
       `ride-matching invariants: drivers=${DRIVERS} rides=${rideIds.length} requests-sent-in=${requestMs}ms all-terminal-after=${settledMs}ms ` +
         `statuses=${JSON.stringify(result.statuses)} matched=${result.matchedRides} accepted-offers=${result.acceptedOffers} crossed=${result.crossedAccepts} ` +
         `offers=${result.offersDelivered} answers=${JSON.stringify(answers)} 409s=${JSON.stringify(Object.fromEntries(conflicts))} kill=${JSON.stringify(killed)} ` +
-        `p50/p99=${dashboard.stats.p50}/${dashboard.stats.p99}ms audit=${Date.now() - tAudit}ms total=${Date.now() - t0}ms\n`,
+        `p50/p99=${dashboard.stats.p50}/${dashboard.stats.p99}ms verify-compared=${verifiedDrivers.compared}+${verifiedRides.compared} audit=${Date.now() - tAudit}ms total=${Date.now() - t0}ms\n`,
     );
 
     expect(failures).toEqual([]);
@@ -196,6 +201,13 @@ describe('ride-matching invariants', () => {
     expect(killed?.pid).toBeGreaterThan(0);
     expect(workers.find((w) => w.slot === killed!.slot)).toMatchObject({ generation: 1, state: 'running', lastExit: { signal: 'SIGKILL' } });
     expect(result.problems).toEqual([]);
+    // Stored state == replay of the journal (invariant 4): no mismatch, no error, every key verified.
+    for (const report of [verifiedDrivers, verifiedRides]) {
+      expect({ type: report.type, mismatched: report.mismatched, errors: report.errors, skipped: report.skipped }).toEqual({ type: report.type, mismatched: [], errors: [], skipped: [] });
+      expect(report.totals).toEqual({ mismatched: 0, errors: 0, skipped: 0 });
+    }
+    expect(verifiedDrivers.checked).toBe(DRIVERS);
+    expect(verifiedRides.checked).toBe(RIDES);
     // Every accepted offer led to exactly one match (or, crossing a cancel or expiry, to a release).
     expect(result.acceptedOffers).toBe(result.matchedRides + result.crossedAccepts);
     // Enough happened on both sides of the kill (it came at the 250th match; how many more depends on the machine's load).

@@ -114,6 +114,23 @@ describe('ride matching: actors + dispatcher', () => {
     await until('pushed', () => driverState(system, 'solo'), (s) => s?.value === 'offered' && (s.context as { offer: { rideId: string } }).offer.rideId === other);
   });
 
+  it('a search passes over the nearest drivers claimed by other rides and finds a free one farther out', async () => {
+    const { system, dispatcher } = await setup();
+    // 16 drivers on a line east of the pickup, d01 nearest; the index written (not merged from buffered writes).
+    const ids = Array.from({ length: 16 }, (_, i) => `d${String(i + 1).padStart(2, '0')}`);
+    for (const [i, id] of ids.entries()) await system.ask('driver', id, { type: 'online', ...east(0.1 * (i + 1)) });
+    await until('index written', () => redis.zcard(appKeys(system.namespace).driversGeo), (n) => n === ids.length);
+    await until('pins', async () => dispatcher.drivers.size, (n) => n === ids.length);
+    // Three rides take 5 candidates each (d01–d15, claimed for 3 s) and are offered d01, d06, d11.
+    await Promise.all(['r1', 'r2', 'r3'].map((id) => request(system, id)));
+    for (const d of ['d01', 'd06', 'd11']) await until(`offer ${d}`, () => driverState(system, d), (s) => s?.value === 'offered');
+    // The 12 nearest still in the index are claimed: the fourth ride must get d16, not wait for the retry (60 s).
+    await request(system, 'r4');
+    const offered = await until('offer d16', () => driverState(system, 'd16'), (s) => s?.value === 'offered', 3_000);
+    expect(offered?.context.offer).toMatchObject({ rideId: 'r4' });
+    expect((await rideState(system, 'r4'))?.value).toEqual({ searching: 'offered' });
+  });
+
   it('no driver within the radius: the ride expires at the match timeout; a cancel frees the driver holding the offer', async () => {
     const { system, dispatcher } = await setup();
     await system.ask('driver', 'far', { type: 'online', ...east(8) });
