@@ -99,18 +99,22 @@ for g = 1, groupCount do
   groups[g] = { journalKey, first, n, prefix .. "s:" .. ref, snap, ttl }
 end
 
+-- De-dup members are checked and added CHUNK at a time (one call each, not one per event).
+local CHUNK = 500
 local dedupCount = tonumber(ARGV[i]); i = i + 1
 local dedupFirst = i
-for d = 0, dedupCount - 1 do
-  local member = ARGV[dedupFirst + d]
-  if rcall("ZSCORE", KEYS[2], member) then
-    return { -3, member }
+for from = 0, dedupCount - 1, CHUNK do
+  local last = math.min(from + CHUNK, dedupCount) - 1
+  local scores = rcall("ZMSCORE", KEYS[2], unpack(ARGV, dedupFirst + from, dedupFirst + last))
+  for d = 1, #scores do
+    if scores[d] then
+      return { -3, ARGV[dedupFirst + from + d - 1] }
+    end
   end
 end
 i = dedupFirst + dedupCount
 
 -- All checks passed: write.
-local CHUNK = 500
 for g = 1, groupCount do
   local grp = groups[g]
   local from, n = grp[2], grp[3]
@@ -130,8 +134,14 @@ for g = 1, groupCount do
   end
 end
 
-for d = 0, dedupCount - 1 do
-  rcall("ZADD", KEYS[2], now, ARGV[dedupFirst + d])
+for from = 0, dedupCount - 1, CHUNK do
+  local last = math.min(from + CHUNK, dedupCount) - 1
+  local pairs = {}
+  for d = from, last do
+    pairs[#pairs + 1] = now
+    pairs[#pairs + 1] = ARGV[dedupFirst + d]
+  end
+  rcall("ZADD", KEYS[2], unpack(pairs))
 end
 if dedupCount > 0 then
   rcall("ZREMRANGEBYSCORE", KEYS[2], "-inf", "(" .. ARGV[4])

@@ -173,6 +173,19 @@ describe('persistence: commit, leases and fencing', () => {
     expect(timeTravel.tail.map((e) => e.seq)).toEqual([1, 2]);
   });
 
+  it('finds an applied id past the first 500 de-dup members (checked in chunks), writing nothing', async () => {
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    await commits.commit(keys, got.lease, step('t:c', 0, ['e700']));
+    const before = await snapshotOfKeys();
+    const ids = Array.from({ length: 1_200 }, (_, i) => `n${i}`);
+    ids[650] = 'e700';
+    const err = await commits.commit(keys, got.lease, step('t:c', 1, ids)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DuplicateCommitError);
+    expect((err as Error).message).toContain('t:c|e700');
+    expect(await snapshotOfKeys()).toEqual(before);
+  });
+
   it('bounds the de-dup records by count', async () => {
     const small = new CommitStore(client, { ...LIMITS, dedupMaxEntries: 1_000 });
     const got = await leases.acquire(keys, 'w', 5_000);
