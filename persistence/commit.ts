@@ -139,15 +139,29 @@ export class CommitStore {
       step.queue ? step.queue.held : -1,
       step.actors.length,
     ];
-    for (const a of step.actors) {
-      argv.push(a.ref, a.expectedSeq, a.ttlMs ?? 0, a.entries.length);
+    // Per group only what every event needs; snapshots and expiries (rarer) name their group.
+    const snapshots: (string | number)[] = [];
+    const expiries: (string | number)[] = [];
+    step.actors.forEach((a, g) => {
+      argv.push(a.ref, a.expectedSeq, a.entries.length);
       a.entries.forEach((e, n) => argv.push(encodeEntry(e, a.sentJson?.[n])));
-      if (a.snapshot) argv.push('1', a.snapshot.seq, a.snapshot.version, JSON.stringify(a.snapshot.state), JSON.stringify(a.snapshot.timers ?? {}));
-      else argv.push('0');
-    }
+      if (a.snapshot) snapshots.push(g + 1, a.snapshot.seq, a.snapshot.version, JSON.stringify(a.snapshot.state), JSON.stringify(a.snapshot.timers ?? {}));
+      if (a.ttlMs) expiries.push(g + 1, a.ttlMs);
+    });
+    argv.push(snapshots.length / 5, ...snapshots, expiries.length / 2, ...expiries);
     argv.push(step.dedup.length, ...step.dedup);
-    argv.push(step.outbox.length);
-    for (const o of step.outbox) argv.push(o.kind, o.body);
+    const mail: string[] = [];
+    const outputCountAt = argv.push(0) - 1;
+    let outputs = 0;
+    for (const o of step.outbox) {
+      if (o.kind !== 'out') mail.push(o.kind, o.body);
+      else {
+        argv.push(o.body);
+        outputs++;
+      }
+    }
+    argv[outputCountAt] = outputs;
+    argv.push(mail.length / 2, ...mail);
     argv.push(step.deadLetters.length, ...step.deadLetters);
     argv.push(step.replies.length);
     for (const r of step.replies) argv.push(r.askId, r.body);

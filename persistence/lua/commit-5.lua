@@ -28,14 +28,17 @@
   ARGV[9] the number of jobs the caller holds in KEYS[4]: a longer list holds
           jobs of another owner (older than the caller's, so to be applied
           first) and the commit is refused; -1: not checked
-  then five sections, each a count followed by its items:
-    G groups, each: actorRef, expectedSeq, ttlMs, n, <n journal entries>,
-                    hasSnapshot, [snapshotSeq, version, snapshotJson, timersJson]
-      ttlMs > 0: the actor's journal and snapshot expire after that much
-      inactivity (every commit renews it); 0: kept
+  then nine sections, each a count followed by its items (what every event
+  has takes as few arguments as it can: each costs Redis a Lua string):
+    G groups, each: actorRef, expectedSeq, n, <n journal entries>
+    S snapshots, each: groupIndex (1-based), snapshotSeq, version, snapshotJson,
+      timersJson
+    T expiries, each: groupIndex, ttlMs: the group's journal and snapshot expire
+      after that much inactivity (every commit renews it); groups not named: kept
     D dedup members
-    O outbox entries, each: kind ("out": outputs stream; "mail" and "timer": the
-      mail stream, which the relay moves to the queues), body
+    O outputs (to the outbox stream), each: body
+    M mail (to the mail stream, which the relay moves to the queues), each:
+      kind ("mail" | "timer"), body
     L dead letters, each: body
     R replies, each: askId, body
     K key states, each: op ("stop" | "resume"), actorRef, body
@@ -67,8 +70,9 @@ end
 local prefix = ARGV[2]
 local now = ARGV[3]
 local maxLen = ARGV[6]
-local checkStopped = ARGV[8] == "1"
 local stoppedKey = prefix .. "stopped"
+-- An empty stopped set (the usual case) is not looked up per actor.
+local checkStopped = ARGV[8] == "1" and rcall("EXISTS", stoppedKey) == 1
 local i = 10
 
 -- Parse and check the groups.
@@ -76,28 +80,24 @@ local groupCount = tonumber(ARGV[i]); i = i + 1
 local groups = {}
 for g = 1, groupCount do
   local ref = ARGV[i]
-  local expected = tonumber(ARGV[i + 1])
-  local ttl = tonumber(ARGV[i + 2])
-  local n = tonumber(ARGV[i + 3])
-  local first = i + 4
-  i = first + n
+  local n = tonumber(ARGV[i + 2])
   local journalKey = prefix .. "j:" .. ref
   local actual = rcall("LLEN", journalKey)
-  if actual ~= expected then
+  if actual ~= tonumber(ARGV[i + 1]) then
     return { -2, g - 1, actual }
   end
   if checkStopped and rcall("HEXISTS", stoppedKey, ref) == 1 then
     return { -4, ref }
   end
-  local snap = nil
-  if ARGV[i] == "1" then
-    snap = { ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4] }
-    i = i + 5
-  else
-    i = i + 1
-  end
-  groups[g] = { journalKey, first, n, prefix .. "s:" .. ref, snap, ttl }
+  groups[g] = { journalKey, i + 3, n, ref }
+  i = i + 3 + n
 end
+local snapshotCount = tonumber(ARGV[i]); i = i + 1
+local snapshotFirst = i
+i = i + 5 * snapshotCount
+local expiryCount = tonumber(ARGV[i]); i = i + 1
+local expiryFirst = i
+i = i + 2 * expiryCount
 
 -- De-dup members are checked and added CHUNK at a time (one call each, not one per event).
 local CHUNK = 500
@@ -124,14 +124,17 @@ for g = 1, groupCount do
     rcall("RPUSH", grp[1], unpack(ARGV, from + done, from + done + k - 1))
     done = done + k
   end
-  local snap = grp[5]
-  if snap then
-    rcall("HSET", grp[4], "seq", snap[1], "version", snap[2], "state", snap[3], "timers", snap[4], "at", now)
-  end
-  if grp[6] > 0 then
-    rcall("PEXPIRE", grp[1], grp[6])
-    rcall("PEXPIRE", grp[4], grp[6])
-  end
+end
+for s = 0, snapshotCount - 1 do
+  local at = snapshotFirst + 5 * s
+  local snapshotKey = prefix .. "s:" .. groups[tonumber(ARGV[at])][4]
+  rcall("HSET", snapshotKey, "seq", ARGV[at + 1], "version", ARGV[at + 2], "state", ARGV[at + 3], "timers", ARGV[at + 4], "at", now)
+end
+for e = 0, expiryCount - 1 do
+  local grp = groups[tonumber(ARGV[expiryFirst + 2 * e])]
+  local ttl = ARGV[expiryFirst + 2 * e + 1]
+  rcall("PEXPIRE", grp[1], ttl)
+  rcall("PEXPIRE", prefix .. "s:" .. grp[4], ttl)
 end
 
 for from = 0, dedupCount - 1, CHUNK do
@@ -155,11 +158,12 @@ local lastId = ""
 local mailKey = prefix .. "mail"
 local outCount = tonumber(ARGV[i]); i = i + 1
 for o = 1, outCount do
-  if ARGV[i] ~= "out" then
-    rcall("XADD", mailKey, "*", "kind", ARGV[i], "body", ARGV[i + 1])
-  else
-    lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "kind", ARGV[i], "body", ARGV[i + 1])
-  end
+  lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "kind", "out", "body", ARGV[i])
+  i = i + 1
+end
+local mailCount = tonumber(ARGV[i]); i = i + 1
+for m = 1, mailCount do
+  rcall("XADD", mailKey, "*", "kind", ARGV[i], "body", ARGV[i + 1])
   i = i + 2
 end
 
@@ -177,7 +181,6 @@ for r = 1, replyCount do
   i = i + 2
 end
 
-local stoppedKey = prefix .. "stopped"
 local stateCount = tonumber(ARGV[i]); i = i + 1
 for k = 1, stateCount do
   if ARGV[i] == "stop" then
