@@ -749,8 +749,8 @@ export class PartitionWorker {
     if (guard) {
       // The count must include every acknowledgement sent so far (they go first on the same connection).
       await this.pendingAck;
-      const { active, waiting } = this.deps.consumer.lists;
-      commit.queue = { activeKey: active, waitingKey: waiting, held: this.holds.size + guard.leftInPlace };
+      const { active, waiting, wakeMarker } = this.deps.consumer.lists;
+      commit.queue = { activeKey: active, waitingKey: waiting, wakeMarker, held: this.holds.size + guard.leftInPlace };
     }
     const result = await this.deps.commits.commit(this.deps.keys, lease, commit, this.deps.now());
     if (result.waiting >= 0) this.deps.consumer.waiting = result.waiting;

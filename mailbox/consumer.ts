@@ -105,9 +105,17 @@ export class PartitionConsumer {
     return jobs;
   }
 
-  /** The queue's lists of jobs in progress and waiting (a commit can check them: see QueueGuard in persistence). */
-  get lists(): { active: string; waiting: string } {
-    return { active: this.queue.keys.active!, waiting: this.queue.keys.wait! };
+  /**
+   * The queue's lists of jobs in progress and waiting (a commit can check them:
+   * see QueueGuard in persistence), and its wake-up marker: BullMQ's base
+   * marker (member "0" of its marker set), added with every job and again
+   * whenever a job is handed out, for other workers. This consumer is the only
+   * one: after a commit that leaves nothing waiting, the marker would only wake
+   * its next blocking fetch for an empty look (a second fetch per job at light
+   * load), so the commit removes it.
+   */
+  get lists(): { active: string; waiting: string; wakeMarker: { key: string; member: string } } {
+    return { active: this.queue.keys.active!, waiting: this.queue.keys.wait!, wakeMarker: { key: this.queue.keys.marker!, member: '0' } };
   }
 
   /** Jobs waiting, as counted elsewhere (a commit): sizes the next fetch's burst, as `othersActive` does. */

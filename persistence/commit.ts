@@ -39,9 +39,17 @@ export interface QueueGuard {
   held: number;
   /** The list of waiting jobs: its length comes back with the commit. */
   waitingKey: string;
+  /**
+   * A sorted-set member by which the queue wakes a blocked consumer ("a job is
+   * waiting"), removed when `waitingKey` is empty after the commit: the queue
+   * also adds it whenever it hands out a job (for other consumers, and the
+   * owner of a partition is its only one), so it would wake the owner's next
+   * blocking fetch for nothing.
+   */
+  wakeMarker?: { key: string; member: string };
 }
 
-/** A step of a partition, committed atomically by commit-5.lua. */
+/** A step of a partition, committed atomically by commit-6.lua. */
 export interface StepCommit {
   actors: ActorCommit[];
   /** De-dup members of every event id this step consumes (applied or dead-lettered). */
@@ -137,6 +145,7 @@ export class CommitStore {
       this.limits.replyTtlMs,
       step.unchecked ? '1' : '0',
       step.queue ? step.queue.held : -1,
+      step.queue?.wakeMarker?.member ?? '',
       step.actors.length,
     ];
     // Per group only what every event needs; snapshots and expiries (rarer) name their group.
@@ -168,8 +177,9 @@ export class CommitStore {
     argv.push(step.keyStates.length);
     for (const k of step.keyStates) argv.push(k.op, k.ref, k.body);
 
-    // Without a guard, the two list keys are never read: any keys of the partition's slot do.
-    const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, step.queue?.activeKey ?? keys.lease, step.queue?.waitingKey ?? keys.lease, ...argv);
+    // Without a guard, the queue's keys are never read: any keys of the partition's slot do.
+    const q = step.queue;
+    const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, q?.activeKey ?? keys.lease, q?.waitingKey ?? keys.lease, q?.wakeMarker?.key ?? keys.lease, ...argv);
     const code = Number(reply[0]);
     if (code === 1) return { lastOutputId: String(reply[1]), waiting: Number(reply[2]) };
     if (code === -1) throw new LeaseLostError(keys.partition, lease.value, String(reply[1]));

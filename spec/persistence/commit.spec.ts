@@ -157,6 +157,29 @@ describe('persistence: commit, leases and fencing', () => {
     expect(await journals.length(keys, 't:g')).toBe(2);
   });
 
+  it("removes the queue's wake-up marker only when nothing is waiting after the commit, and no other member", async () => {
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    const active = `${keys.prefix}test-active`;
+    const waiting = `${keys.prefix}test-wait`;
+    const marker = `${keys.prefix}test-marker`;
+    const guard = (held: number) => ({ activeKey: active, waitingKey: waiting, held, wakeMarker: { key: marker, member: '0' } });
+    await client.zadd(marker, 0, '0', 1_700_000_000_000, '1');
+    await client.rpush(active, 'j1');
+    await client.rpush(waiting, 'j2');
+    // A job waits: the marker stays (the blocking fetch must wake for it).
+    expect((await commits.commit(keys, got.lease, { ...step('t:m', 0, ['e1']), queue: guard(1) })).waiting).toBe(1);
+    expect(await client.zrange(marker, '0', '-1')).toEqual(['0', '1']);
+    // Nothing waits: the base marker goes, the other member (a delayed job's) stays.
+    await client.del(waiting);
+    expect((await commits.commit(keys, got.lease, { ...step('t:m', 1, ['e2']), queue: guard(1) })).waiting).toBe(0);
+    expect(await client.zrange(marker, '0', '-1')).toEqual(['1']);
+    // A refused commit does not touch it either.
+    await client.zadd(marker, 0, '0');
+    await expect(commits.commit(keys, got.lease, { ...step('t:m', 2, ['e3']), queue: guard(0) })).rejects.toBeInstanceOf(ForeignJobsActiveError);
+    expect(await client.zrange(marker, '0', '-1')).toEqual(['0', '1']);
+  });
+
   it('writes a snapshot with its seq and version, and rehydration reads only the journal after it', async () => {
     const got = await leases.acquire(keys, 'w', 5_000);
     if (!got.acquired) throw new Error('no lease');

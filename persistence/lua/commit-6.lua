@@ -12,6 +12,8 @@
           list; same hash tag), checked when ARGV[9] >= 0
   KEYS[5] the partition's list of waiting jobs: its length is returned
           (ARGV[9] >= 0 only)
+  KEYS[6] the queue's wake-up markers (a sorted set; same hash tag): ARGV[10]
+          is removed from it when KEYS[5] is empty (ARGV[9] >= 0 only)
 
   ARGV[1] expected lease value "<epoch>|<owner>"
   ARGV[2] key prefix of the partition "{ns:p}:" (journal "j:", snapshot "s:",
@@ -28,6 +30,10 @@
   ARGV[9] the number of jobs the caller holds in KEYS[4]: a longer list holds
           jobs of another owner (older than the caller's, so to be applied
           first) and the commit is refused; -1: not checked
+  ARGV[10] the member of KEYS[6] that says "a job is waiting" ("": none). The
+          queue adds it with every job and again on every job it hands out, to
+          wake other consumers; the partition's owner is the only one, so with
+          nothing waiting it would wake its next blocking fetch for nothing
   then nine sections, each a count followed by its items (what every event
   has takes as few arguments as it can: each costs Redis a Lua string):
     G groups, each: actorRef, expectedSeq, n, <n journal entries>
@@ -73,7 +79,7 @@ local maxLen = ARGV[6]
 local stoppedKey = prefix .. "stopped"
 -- An empty stopped set (the usual case) is not looked up per actor.
 local checkStopped = ARGV[8] == "1" and rcall("EXISTS", stoppedKey) == 1
-local i = 10
+local i = 11
 
 -- Parse and check the groups.
 local groupCount = tonumber(ARGV[i]); i = i + 1
@@ -194,5 +200,8 @@ end
 local waiting = -1
 if expectActive >= 0 then
   waiting = rcall("LLEN", KEYS[5])
+  if waiting == 0 and ARGV[10] ~= "" then
+    rcall("ZREM", KEYS[6], ARGV[10])
+  end
 end
 return { 1, lastId, waiting }
