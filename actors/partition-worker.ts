@@ -97,10 +97,14 @@ function rehydrationFailure(err: unknown): FailureSeverity | undefined {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** What a fresh batch's commit checks of the queue (see `handle`). */
+/** What a fresh batch's commit checks of the queue (see `handle`), and the jobs it may acknowledge. */
 interface Guard {
+  /** The jobs of the batch (those left in place excluded). */
+  jobs: MailboxJob[];
   /** Jobs of the batch left in the active list on purpose (a newer mailbox format): not held, not others'. */
   leftInPlace: number;
+  /** Set by the attempt that commits: every event of `jobs` is settled by it, and the commit acknowledges them. */
+  acknowledged?: boolean;
 }
 
 /** Signal within a partition worker: an unchecked attempt met a failing step; it is redone with the checks. */
@@ -348,7 +352,7 @@ export class PartitionWorker {
     const newerAt = fetched.findIndex((j) => isNewerFormat(j.data) !== undefined);
     const jobs = newerAt >= 0 ? fetched.slice(0, newerAt) : fetched;
     // The commit's guard: every job in progress is one this worker holds, or one it leaves there.
-    const guard: Guard | undefined = fresh ? { leftInPlace: fetched.length - jobs.length } : undefined;
+    const guard: Guard | undefined = fresh ? { jobs, leftInPlace: fetched.length - jobs.length } : undefined;
     // Fresh jobs in a healthy partition are applied unchecked (see `process`); leftovers never are.
     let unchecked = fresh && this.checkedBatchesOwed === 0 && this.parked.size === 0;
     if (this.checkedBatchesOwed > 0) this.checkedBatchesOwed--;
@@ -364,8 +368,14 @@ export class PartitionWorker {
       for (const j of jobs) this.holds.delete(j);
       return this.handleLeftovers(lease);
     }
-    // With no parked key to poll for, the acknowledgement also takes the next job (one script call).
-    await this.settle(jobs, newerAt < 0 && this.parked.size === 0 && !this.closing);
+    if (guard?.acknowledged) {
+      // Acknowledged by the commit itself.
+      for (const j of jobs) this.holds.delete(j);
+      if (this.relayPending) await this.relayMail();
+    } else {
+      // With no parked key to poll for, the acknowledgement also takes the next job (one script call).
+      await this.settle(jobs, newerAt < 0 && this.parked.size === 0 && !this.closing);
+    }
     if (newerAt >= 0) await this.standDown(fetched[newerAt]!);
   }
 
@@ -538,6 +548,9 @@ export class PartitionWorker {
           if (step.stops(it.ref)) stopped.add(it.ref);
         } else parkedHere.push(it);
       }
+      // A fresh batch settled whole (the usual case) is acknowledged by its commit: no separate
+      // acknowledgement, and no window in which its events are committed and its jobs still queued.
+      if (guard) guard.acknowledged = parkedHere.length === 0;
       await this.commit(step, lease, unchecked, guard);
     } catch (err) {
       for (const a of touched.values()) host.drop(a.ref);
@@ -751,6 +764,7 @@ export class PartitionWorker {
       await this.pendingAck;
       const { active, waiting, wakeMarker } = this.deps.consumer.lists;
       commit.queue = { activeKey: active, waitingKey: waiting, wakeMarker, held: this.holds.size + guard.leftInPlace };
+      if (guard.acknowledged) commit.queue.acknowledge = this.deps.consumer.acknowledgement(guard.jobs);
     }
     const result = await this.deps.commits.commit(this.deps.keys, lease, commit, this.deps.now());
     if (result.waiting >= 0) this.deps.consumer.waiting = result.waiting;

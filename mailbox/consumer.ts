@@ -28,6 +28,11 @@ class MailboxWorker extends Worker<MailboxJobData> {
     const [jobData, jobId] = Array.isArray(completed) ? (completed as [JobJson | undefined, string | undefined]) : [];
     return (await this.nextJobFromJobData(jobData, jobId, token)) ?? undefined;
   }
+
+  /** The queue was found empty (by a commit): the next blocking fetch blocks at once, as after an empty fetch. */
+  async markDrained(token: string): Promise<void> {
+    await this.nextJobFromJobData(undefined, undefined, token);
+  }
 }
 
 /**
@@ -77,23 +82,17 @@ export class PartitionConsumer {
   async next(maxJobs: number, maxEvents: number, opts: { block?: boolean } = {}): Promise<MailboxJob[]> {
     if (this.closed) return [];
     const block = opts.block ?? true;
-    const t0 = Date.now();
     const prefetched = this.prefetched;
     this.prefetched = undefined;
-    let first = prefetched ? await prefetched : undefined;
-    if (!first) first = await this.worker.getNextJob(this.token, { block });
-    // After taking a job, BullMQ's next blocking fetch first looks once without blocking; when
-    // that comes back empty at once, the call after it blocks: make it here rather than
-    // returning an empty batch to the caller's loop.
-    if (!first && block && !this.closed && Date.now() - t0 < 50) first = await this.worker.getNextJob(this.token, { block });
+    const first = prefetched ? await prefetched : undefined;
     const jobs: MailboxJob[] = first ? [first] : [];
     let events = eventCount(first?.data);
-    // Take what else waits in bursts of concurrent fetches (one round trip each): the first
-    // burst is the backlog counted after the previous fetch (none: no blind, empty fetch at
-    // light load), doubling while bursts come back full.
+    // Take what waits in bursts of concurrent fetches (one round trip each): the first burst is
+    // the backlog counted after the previous fetch (none: no blind, empty fetch at light load),
+    // doubling while bursts come back full.
     let burst = Math.min(this.waitingHint, 64, maxJobs - jobs.length);
     this.waitingHint = 0;
-    while (first && burst > 0 && jobs.length < maxJobs && events < maxEvents && !this.closed) {
+    while (burst > 0 && jobs.length < maxJobs && events < maxEvents && !this.closed) {
       const taken = (await Promise.all(Array.from({ length: burst }, () => this.worker.getNextJob(this.token, { block: false })))).filter(
         (j): j is MailboxJob => j !== undefined,
       );
@@ -102,7 +101,14 @@ export class PartitionConsumer {
       if (taken.length < burst) break;
       burst = Math.min(burst * 2, 64, maxJobs - jobs.length);
     }
-    return jobs;
+    if (jobs.length > 0 || this.closed) return jobs;
+    const t0 = Date.now();
+    let job = await this.worker.getNextJob(this.token, { block });
+    // After taking a job, BullMQ's next blocking fetch first looks once without blocking; when
+    // that comes back empty at once, the call after it blocks: make it here rather than
+    // returning an empty batch to the caller's loop.
+    if (!job && block && !this.closed && Date.now() - t0 < 50) job = await this.worker.getNextJob(this.token, { block });
+    return job ? [job] : [];
   }
 
   /**
@@ -118,9 +124,32 @@ export class PartitionConsumer {
     return { active: this.queue.keys.active!, waiting: this.queue.keys.wait!, wakeMarker: { key: this.queue.keys.marker!, member: '0' } };
   }
 
-  /** Jobs waiting, as counted elsewhere (a commit): sizes the next fetch's burst, as `othersActive` does. */
+  /**
+   * Jobs waiting, as counted elsewhere (a commit): sizes the next fetch's
+   * burst, as `othersActive` does. None: the next fetch blocks at once.
+   */
   set waiting(n: number) {
     this.waitingHint = Math.max(0, n);
+    if (n === 0 && this.prefetched === undefined) void this.worker.markDrained(this.token);
+  }
+
+  /**
+   * What a commit does to acknowledge these jobs in its own atomic step (see
+   * QueueGuard in persistence): their ids leave the active list, and their
+   * records go (the job hash, and the lock and log keys BullMQ keeps beside
+   * it; the jobs are added with `removeOnComplete`). BullMQ's completion
+   * event and counters are skipped: nothing of keyflow reads them.
+   */
+  acknowledgement(jobs: MailboxJob[]): { ids: string[]; deleteKeys: string[] } {
+    const ids: string[] = [];
+    const deleteKeys: string[] = [];
+    for (const job of jobs) {
+      if (job.id === undefined) continue;
+      const key = this.queue.toKey(job.id);
+      ids.push(job.id);
+      deleteKeys.push(key, `${key}:lock`, `${key}:logs`);
+    }
+    return { ids, deleteKeys };
   }
 
   /**

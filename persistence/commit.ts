@@ -47,6 +47,14 @@ export interface QueueGuard {
    * blocking fetch for nothing.
    */
   wakeMarker?: { key: string; member: string };
+  /**
+   * Jobs this commit acknowledges (all their events are settled by it): their
+   * ids are removed from `activeKey` and `deleteKeys` (their records) deleted,
+   * in the same atomic step. Without it, the committer acknowledges them
+   * itself after the commit (and a crash in between leaves them to be applied
+   * again, harmlessly: de-dup).
+   */
+  acknowledge?: { ids: string[]; deleteKeys: string[] };
 }
 
 /** A step of a partition, committed atomically by commit-6.lua. */
@@ -176,6 +184,8 @@ export class CommitStore {
     for (const r of step.replies) argv.push(r.askId, r.body);
     argv.push(step.keyStates.length);
     for (const k of step.keyStates) argv.push(k.op, k.ref, k.body);
+    const ack = step.queue?.acknowledge;
+    argv.push(ack?.ids.length ?? 0, ...(ack?.ids ?? []), ack?.deleteKeys.length ?? 0, ...(ack?.deleteKeys ?? []));
 
     // Without a guard, the queue's keys are never read: any keys of the partition's slot do.
     const q = step.queue;

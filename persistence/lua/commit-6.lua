@@ -34,7 +34,7 @@
           queue adds it with every job and again on every job it hands out, to
           wake other consumers; the partition's owner is the only one, so with
           nothing waiting it would wake its next blocking fetch for nothing
-  then nine sections, each a count followed by its items (what every event
+  then eleven sections, each a count followed by its items (what every event
   has takes as few arguments as it can: each costs Redis a Lua string):
     G groups, each: actorRef, expectedSeq, n, <n journal entries>
     S snapshots, each: groupIndex (1-based), snapshotSeq, version, snapshotJson,
@@ -50,6 +50,9 @@
     K key states, each: op ("stop" | "resume"), actorRef, body
       stop:   HSET "{ns:p}:stopped" actorRef body   (its later events go to dead letters)
       resume: HDEL "{ns:p}:stopped" actorRef
+    A jobs acknowledged by this commit (ARGV[9] >= 0 only), each: jobId,
+      removed from KEYS[4] (they are among the ARGV[9] held)
+    X keys deleted with them (their records; same hash tag)
 
   Returns:
     { 1, lastOutputId or "", waiting } committed (waiting: LLEN KEYS[5], or -1)
@@ -195,6 +198,17 @@ for k = 1, stateCount do
     rcall("HDEL", stoppedKey, ARGV[i + 1])
   end
   i = i + 3
+end
+
+local ackCount = tonumber(ARGV[i]); i = i + 1
+for a = 1, ackCount do
+  rcall("LREM", KEYS[4], -1, ARGV[i])
+  i = i + 1
+end
+local delCount = tonumber(ARGV[i]); i = i + 1
+if delCount > 0 then
+  rcall("DEL", unpack(ARGV, i, i + delCount - 1))
+  i = i + delCount
 end
 
 local waiting = -1

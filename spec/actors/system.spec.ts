@@ -65,6 +65,26 @@ describe('actor system', () => {
     }
   });
 
+  it('leaves no job behind: the commits acknowledge their jobs, at light load and in bursts', async () => {
+    const ns = uniqueNamespace();
+    const system = await sys.create([log], { namespace: ns });
+    // One at a time (a job per batch), then a burst (many jobs per batch).
+    for (let n = 0; n < 5; n++) await system.ask('log', 'slow', { type: 'add', n });
+    await Promise.all(Array.from({ length: 400 }, (_, n) => system.send('log', `k${n % 20}`, { type: 'add', n })));
+    await system.drain();
+    expect((await system.get('log', 'slow'))?.seq).toBe(5);
+    const all = await keysOf(ns);
+    // Queue bookkeeping stays (id counter, meta, events stream, ...); no job record, lock or list entry does.
+    expect(all.filter((k) => /:q:\d+(:|$)/.test(k))).toEqual([]);
+    const c = new Redis(redisUrl());
+    try {
+      const lists = all.filter((k) => /:q:(active|wait)$/.test(k));
+      expect(await Promise.all(lists.map((k) => c.llen(k)))).toEqual(lists.map(() => 0));
+    } finally {
+      c.disconnect();
+    }
+  });
+
   it('applies a duplicate send (same id) once, and ask returns the committed state', async () => {
     const system = await sys.create([account]);
     await system.send('account', 'alice', { type: 'deposit', amount: 10 }, { id: 'dep-1' });

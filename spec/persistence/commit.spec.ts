@@ -157,6 +157,30 @@ describe('persistence: commit, leases and fencing', () => {
     expect(await journals.length(keys, 't:g')).toBe(2);
   });
 
+  it('acknowledges jobs in the same atomic step: their ids leave the active list and their records go; a refused commit leaves them', async () => {
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    const active = `${keys.prefix}test-active`;
+    const waiting = `${keys.prefix}test-wait`;
+    const job = (id: string) => `${keys.prefix}test-job:${id}`;
+    await client.rpush(active, 'j1', 'j2', 'j3');
+    for (const id of ['j1', 'j2', 'j3']) await client.hset(job(id), 'data', id);
+    await client.set(`${job('j1')}:lock`, 'token');
+    const ack = { ids: ['j1', 'j2'], deleteKeys: [job('j1'), `${job('j1')}:lock`, job('j2'), `${job('j2')}:lock`] };
+    // Refused (a seq conflict): nothing acknowledged.
+    const before = await snapshotOfKeys();
+    await expect(commits.commit(keys, got.lease, { ...step('t:q', 5, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 3, acknowledge: ack } })).rejects.toBeInstanceOf(
+      SeqConflictError,
+    );
+    expect(await snapshotOfKeys()).toEqual(before);
+    // Committed: j1 and j2 are gone, j3 (not named) stays.
+    await commits.commit(keys, got.lease, { ...step('t:q', 0, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 3, acknowledge: ack } });
+    expect(await client.lrange(active, 0, -1)).toEqual(['j3']);
+    expect(await client.exists(job('j1'), `${job('j1')}:lock`, job('j2'))).toBe(0);
+    expect(await client.hget(job('j3'), 'data')).toBe('j3');
+    expect(await journals.length(keys, 't:q')).toBe(1);
+  });
+
   it("removes the queue's wake-up marker only when nothing is waiting after the commit, and no other member", async () => {
     const got = await leases.acquire(keys, 'w', 5_000);
     if (!got.acquired) throw new Error('no lease');
