@@ -592,11 +592,13 @@ class System implements ActorSystem {
           continue;
         }
         for (const { partition, records } of batches) {
+          // Within a partition's records, positions differ only in that partition's stream id.
+          const [head, tail] = positionAround(positions, partition);
           for (const r of records) {
             positions[partition] = r.position;
             if (r.kind !== 'out') continue;
             const out = JSON.parse(r.body) as PositionedOutput;
-            out.position = encodePosition(positions);
+            out.position = head + r.position + tail;
             buffer.push(out);
           }
         }
@@ -729,6 +731,13 @@ class System implements ActorSystem {
 
 function encodePosition(positions: string[]): string {
   return positions.join(',');
+}
+
+/** What `encodePosition` puts before and after partition `p`'s stream id. */
+function positionAround(positions: string[], p: number): [string, string] {
+  const head = positions.slice(0, p).join(',');
+  const tail = positions.slice(p + 1).join(',');
+  return [p > 0 ? `${head},` : '', p < positions.length - 1 ? `,${tail}` : ''];
 }
 
 function decodePosition(position: string, partitions: number): string[] {

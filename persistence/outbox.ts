@@ -10,6 +10,7 @@ export interface OutboxRecord {
   body: string;
 }
 
+/** Stream entries as records: fields `body` and `kind` (none: an output, as the outbox stream writes them). */
 function toRecords(entries: [string, string[]][]): OutboxRecord[] {
   return entries.map(([position, fields]) => {
     const rec: OutboxRecord = { position, kind: 'out', body: '' };

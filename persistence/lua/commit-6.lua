@@ -167,7 +167,8 @@ local lastId = ""
 local mailKey = prefix .. "mail"
 local outCount = tonumber(ARGV[i]); i = i + 1
 for o = 1, outCount do
-  lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "kind", "out", "body", ARGV[i])
+  -- Only the body: a record without a kind is an output (older records also say "kind" "out").
+  lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "body", ARGV[i])
   i = i + 1
 end
 local mailCount = tonumber(ARGV[i]); i = i + 1

@@ -187,7 +187,8 @@ describe('actor system', () => {
     const o1 = outputs.filter((o) => o.key === 'o1');
     expect(o1.map((o) => o.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
     expect(o1.map((o) => o.event.n)).toEqual([...Array.from({ length: 20 }, (_, i) => i), 0]);
-    // Resuming after a position yields only what came after it.
+    // A position names a stream id per partition (4 here); resuming after one yields only what came after it.
+    for (const o of outputs) expect(o.position).toMatch(/^\d+(-\d+)?(,\d+(-\d+)?){3}$/);
     const rest: unknown[] = [];
     const it = system.outputs({ from: outputs[30]!.position })[Symbol.asyncIterator]();
     for (let i = 0; i < 10; i++) rest.push((await it.next()).value);
