@@ -38,7 +38,8 @@ class MailboxWorker extends Worker<MailboxJobData> {
 /**
  * The consuming side of one partition's queue, for its owner only. BullMQ's
  * Worker runs without a processor: jobs are taken in FIFO order with
- * `getNextJob` and acknowledged after their events are committed. BullMQ's own
+ * `getNextJob` and acknowledged by the commit of their events (what
+ * `acknowledgement` names), or with `ack` after it. BullMQ's own
  * retries and stalled-job checks are not used, because both reorder jobs; a job
  * left active by a dead owner is handed to the next owner by `leftovers()`.
  */
