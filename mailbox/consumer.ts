@@ -55,6 +55,15 @@ export class PartitionConsumer {
   private waitingHint = 0;
   /** The next job, taken by the last acknowledgement (see `ack`); undefined inside: none was waiting. */
   private prefetched: Promise<MailboxJob | undefined> | undefined;
+  /**
+   * Jobs this consumer's worker handed out. Only these can take the next job
+   * when acknowledged: a job object read from the queue (`leftovers`) carries
+   * the queue's settings, without the lock duration, and BullMQ's script then
+   * fails after moving the next job to the active list (no rollback): a job
+   * in progress that nobody holds, and, acknowledged the same way as a
+   * leftover in its turn, the next one too.
+   */
+  private readonly handedOut = new WeakSet<MailboxJob>();
 
   constructor(
     private readonly connection: Redis | Cluster,
@@ -102,14 +111,17 @@ export class PartitionConsumer {
       if (taken.length < burst) break;
       burst = Math.min(burst * 2, 64, maxJobs - jobs.length);
     }
-    if (jobs.length > 0 || this.closed) return jobs;
-    const t0 = Date.now();
-    let job = await this.worker.getNextJob(this.token, { block });
-    // After taking a job, BullMQ's next blocking fetch first looks once without blocking; when
-    // that comes back empty at once, the call after it blocks: make it here rather than
-    // returning an empty batch to the caller's loop.
-    if (!job && block && !this.closed && Date.now() - t0 < 50) job = await this.worker.getNextJob(this.token, { block });
-    return job ? [job] : [];
+    if (jobs.length === 0 && !this.closed) {
+      const t0 = Date.now();
+      let job = await this.worker.getNextJob(this.token, { block });
+      // After taking a job, BullMQ's next blocking fetch first looks once without blocking; when
+      // that comes back empty at once, the call after it blocks: make it here rather than
+      // returning an empty batch to the caller's loop.
+      if (!job && block && !this.closed && Date.now() - t0 < 50) job = await this.worker.getNextJob(this.token, { block });
+      if (job) jobs.push(job);
+    }
+    for (const j of jobs) this.handedOut.add(j);
+    return jobs;
   }
 
   /**
@@ -188,11 +200,12 @@ export class PartitionConsumer {
    * Acknowledge jobs whose events are committed. A job this consumer does not
    * hold the lock of (a leftover, or a lock that expired) is removed instead.
    * With `takeNext`, the last acknowledgement also takes the next job (if
-   * one waits), which the next `next()` returns first; `dropTaken()` forgets it
-   * (it stays in the active list, a leftover for whoever applies those).
+   * one waits, and if that last job is one `next()` handed out), which the
+   * next `next()` returns first; `dropTaken()` forgets it (it stays in the
+   * active list, a leftover for whoever applies those).
    */
   async ack(jobs: MailboxJob[], opts: { takeNext?: boolean } = {}): Promise<void> {
-    const takeNext = opts.takeNext === true && this.prefetched === undefined && !this.closed && jobs.length > 0;
+    const takeNext = opts.takeNext === true && this.prefetched === undefined && !this.closed && jobs.length > 0 && this.handedOut.has(jobs[jobs.length - 1]!);
     let taken: (job: MailboxJob | undefined) => void = () => {};
     if (takeNext) this.prefetched = new Promise((resolve) => (taken = resolve));
     await Promise.all(

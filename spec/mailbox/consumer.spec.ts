@@ -1,0 +1,50 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { PartitionConsumer, encodeEnvelope, type MailboxJob } from '../../mailbox';
+import { jobData } from '../../mailbox/envelope';
+import { redisUrl, uniqueNamespace, cleanupNamespace } from '../helpers/redis';
+
+/** A job as the producer writes it: one envelope. */
+const data = (id: string) => jobData([encodeEnvelope({ id, ts: 1, type: 't', key: 'k', event: { type: 'e' } })]);
+
+describe('mailbox consumer', () => {
+  const ns = uniqueNamespace('consumer');
+  const prefix = `{${ns}:0}`;
+  let conn: Redis;
+  let queue: Queue;
+  let consumer: PartitionConsumer;
+
+  beforeEach(() => {
+    conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    queue = new Queue('q', { connection: conn, prefix });
+    consumer = new PartitionConsumer(conn, { prefix, lockDurationMs: 5_000, blockSeconds: 1 });
+  });
+
+  afterEach(async () => {
+    await consumer.close();
+    await queue.close();
+    conn.disconnect();
+    await cleanupNamespace(redisUrl(), ns);
+  });
+
+  const ids = (jobs: MailboxJob[]) => jobs.map((j) => j.data && JSON.parse((j.data as { events: string }).events)[0].id);
+
+  it('acknowledging leftovers with takeNext leaves no job in progress that nobody holds', async () => {
+    for (const id of ['a', 'b', 'c', 'd']) await queue.add('events', data(id));
+    // A job taken and not acknowledged (as by an owner that lost its lease): found as a leftover.
+    expect(ids(await consumer.next(1, 100))).toEqual(['a']);
+    const leftovers = await consumer.leftovers();
+    expect(ids(leftovers)).toEqual(['a']);
+    // Its job object was read from the queue, not handed out by the consumer: acknowledged
+    // without taking the next job (which BullMQ's script would take, then fail, for such an object).
+    await consumer.ack(leftovers, { takeNext: true });
+    expect(await conn.lrange(`${prefix}:q:active`, 0, -1)).toEqual([]);
+    expect(ids(await consumer.next(10, 100))).toEqual(['b']);
+    // A job the consumer handed out takes the next one with its acknowledgement.
+    const handed = await consumer.next(10, 100);
+    expect(ids(handed)).toEqual(['c']);
+    await consumer.ack(handed, { takeNext: true });
+    expect(ids(await consumer.next(10, 100))).toEqual(['d']);
+    expect(await conn.llen(`${prefix}:q:active`)).toBe(2); // b (never acknowledged) and d
+  });
+});
