@@ -64,6 +64,7 @@ export class PartitionConsumer {
    * leftover in its turn, the next one too.
    */
   private readonly handedOut = new WeakSet<MailboxJob>();
+  private readonly onError: ((err: Error) => void) | undefined;
 
   constructor(
     private readonly connection: Redis | Cluster,
@@ -77,6 +78,7 @@ export class PartitionConsumer {
       drainDelay: opts.blockSeconds ?? 1,
       maxStalledCount: Number.MAX_SAFE_INTEGER,
     });
+    this.onError = opts.onError;
     this.worker.on('error', (err) => opts.onError?.(err));
     this.queue = new Queue<MailboxJobData>(QUEUE_NAME, { connection, prefix: opts.prefix });
     this.queue.on('error', (err) => opts.onError?.(err));
@@ -215,8 +217,11 @@ export class PartitionConsumer {
           if (last) taken(await this.worker.completeAndTakeNext(job, this.token));
           else await job.moveToCompleted(null, this.token, false);
           return;
-        } catch {
-          /* not our lock: remove below. (If only the taking part failed, a job taken stays in the active list: the owner's next commit finds it there and applies it as a leftover.) */
+        } catch (err) {
+          // Not our lock (a leftover, or a lock that expired): removed below. Anything else is
+          // reported. (If only the taking part failed, a job taken stays in the active list: the
+          // owner's next commit finds it there and applies it as a leftover.)
+          if (!/Missing lock|Lock mismatch|Missing key|not in the active state/i.test(String((err as Error)?.message))) this.onError?.(err instanceof Error ? err : new Error(String(err)));
         } finally {
           if (last) taken(undefined); // no-op once resolved
         }

@@ -13,11 +13,13 @@ describe('mailbox consumer', () => {
   let conn: Redis;
   let queue: Queue;
   let consumer: PartitionConsumer;
+  let errors: Error[];
 
   beforeEach(() => {
     conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
     queue = new Queue('q', { connection: conn, prefix });
-    consumer = new PartitionConsumer(conn, { prefix, lockDurationMs: 5_000, blockSeconds: 1 });
+    errors = [];
+    consumer = new PartitionConsumer(conn, { prefix, lockDurationMs: 5_000, blockSeconds: 1, onError: (e) => errors.push(e) });
   });
 
   afterEach(async () => {
@@ -46,5 +48,6 @@ describe('mailbox consumer', () => {
     await consumer.ack(handed, { takeNext: true });
     expect(ids(await consumer.next(10, 100))).toEqual(['d']);
     expect(await conn.llen(`${prefix}:q:active`)).toBe(2); // b (never acknowledged) and d
+    expect(errors).toEqual([]);
   });
 });
