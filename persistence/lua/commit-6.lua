@@ -148,12 +148,12 @@ end
 
 for from = 0, dedupCount - 1, CHUNK do
   local last = math.min(from + CHUNK, dedupCount) - 1
-  local pairs = {}
+  local scored = {}
   for d = from, last do
-    pairs[#pairs + 1] = now
-    pairs[#pairs + 1] = ARGV[dedupFirst + d]
+    scored[#scored + 1] = now
+    scored[#scored + 1] = ARGV[dedupFirst + d]
   end
-  rcall("ZADD", KEYS[2], unpack(pairs))
+  rcall("ZADD", KEYS[2], unpack(scored))
 end
 if dedupCount > 0 then
   rcall("ZREMRANGEBYSCORE", KEYS[2], "-inf", "(" .. ARGV[4])
@@ -207,10 +207,10 @@ for a = 1, ackCount do
   i = i + 1
 end
 local delCount = tonumber(ARGV[i]); i = i + 1
-if delCount > 0 then
-  rcall("DEL", unpack(ARGV, i, i + delCount - 1))
-  i = i + delCount
+for from = 0, delCount - 1, CHUNK do
+  rcall("DEL", unpack(ARGV, i + from, i + math.min(from + CHUNK, delCount) - 1))
 end
+i = i + delCount
 
 local waiting = -1
 if expectActive >= 0 then

@@ -166,7 +166,10 @@ describe('persistence: commit, leases and fencing', () => {
     await client.rpush(active, 'j1', 'j2', 'j3');
     for (const id of ['j1', 'j2', 'j3']) await client.hset(job(id), 'data', id);
     await client.set(`${job('j1')}:lock`, 'token');
-    const ack = { ids: ['j1', 'j2'], deleteKeys: [job('j1'), `${job('j1')}:lock`, job('j2'), `${job('j2')}:lock`] };
+    // More keys than one DEL takes at once in the script (500).
+    const extra = Array.from({ length: 600 }, (_, n) => job(`x${n}`));
+    for (let n = 0; n < extra.length; n += 200) await client.mset(...extra.slice(n, n + 200).flatMap((k) => [k, '1']));
+    const ack = { ids: ['j1', 'j2'], deleteKeys: [job('j1'), `${job('j1')}:lock`, job('j2'), `${job('j2')}:lock`, ...extra] };
     // Refused (a seq conflict): nothing acknowledged.
     const before = await snapshotOfKeys();
     await expect(commits.commit(keys, got.lease, { ...step('t:q', 5, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 3, acknowledge: ack } })).rejects.toBeInstanceOf(
@@ -176,7 +179,7 @@ describe('persistence: commit, leases and fencing', () => {
     // Committed: j1 and j2 are gone, j3 (not named) stays.
     await commits.commit(keys, got.lease, { ...step('t:q', 0, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 3, acknowledge: ack } });
     expect(await client.lrange(active, 0, -1)).toEqual(['j3']);
-    expect(await client.exists(job('j1'), `${job('j1')}:lock`, job('j2'))).toBe(0);
+    expect(await client.exists(job('j1'), `${job('j1')}:lock`, job('j2'), ...extra)).toBe(0);
     expect(await client.hget(job('j3'), 'data')).toBe('j3');
     expect(await journals.length(keys, 't:q')).toBe(1);
   });
