@@ -46,7 +46,7 @@ export {
   type VerifiedState,
 } from './actors';
 export { TerminalActorError, type SupervisionOptions, type OnExhausted } from './supervisors';
-export { KeyflowError, InvalidOptionError, LeaseLostError, CorruptRecordError, deleteNamespace, type JournalEntry } from './persistence';
+export { KeyflowError, InvalidOptionError, LeaseLostError, CorruptRecordError, deleteNamespace, NAMESPACE_PATTERN, type JournalEntry } from './persistence';
 /** Event-time and count windows (docs/windows.md). */
 export {
   windowOperator,

@@ -99,12 +99,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** What a fresh batch's commit checks of the queue (see `handle`), and the jobs it may acknowledge. */
 interface Guard {
-  /** The jobs of the batch (those left in place excluded). */
-  jobs: MailboxJob[];
+  /** The jobs of the batch (those left in place excluded): the commit acknowledges them when it settles all their events. */
+  readonly jobs: MailboxJob[];
   /** Jobs of the batch left in the active list on purpose (a newer mailbox format): not held, not others'. */
-  leftInPlace: number;
-  /** Set by the attempt that commits: every event of `jobs` is settled by it, and the commit acknowledges them. */
-  acknowledged?: boolean;
+  readonly leftInPlace: number;
 }
 
 /** Signal within a partition worker: an unchecked attempt met a failing step; it is redone with the checks. */
@@ -122,7 +120,6 @@ const CHECKED_BATCHES_AFTER_REFUSAL = 50;
  * commit checks it (see `commit`).
  */
 const IDLE_LEFTOVER_CHECK_MS = 1_000;
-
 
 /**
  * The owner of one partition: holds its lease, takes its jobs in order, runs
@@ -330,7 +327,6 @@ export class PartitionWorker {
     this.leaseValidUntil = 0;
     clearInterval(this.renewTimer);
     this.deps.host.dropPartition(this.partition);
-    this.deps.consumer.dropTaken();
     // Taken jobs are not acknowledged: the next owner finds them in the active list and applies them first.
     this.holds.clear();
     this.parked.clear();
@@ -357,8 +353,9 @@ export class PartitionWorker {
     let unchecked = fresh && this.checkedBatchesOwed === 0 && this.parked.size === 0;
     if (this.checkedBatchesOwed > 0) this.checkedBatchesOwed--;
     const items = this.itemsOf(jobs);
+    let acknowledged: boolean;
     try {
-      await this.withRetries(() => {
+      acknowledged = await this.withRetries(() => {
         const attemptUnchecked = unchecked;
         unchecked = false;
         return this.process(items, lease, guard, attemptUnchecked);
@@ -368,14 +365,10 @@ export class PartitionWorker {
       for (const j of jobs) this.holds.delete(j);
       return this.handleLeftovers(lease);
     }
-    if (guard?.acknowledged) {
-      // Acknowledged by the commit itself.
+    if (acknowledged) {
       for (const j of jobs) this.holds.delete(j);
       if (this.relayPending) await this.relayMail();
-    } else {
-      // With no parked key to poll for, the acknowledgement also takes the next job (one script call).
-      await this.settle(jobs, newerAt < 0 && this.parked.size === 0 && !this.closing);
-    }
+    } else await this.settle(jobs);
     if (newerAt >= 0) await this.standDown(fetched[newerAt]!);
   }
 
@@ -412,9 +405,9 @@ export class PartitionWorker {
   /**
    * Run a processing attempt until it commits. A stale in-memory actor
    * (seq conflict) is rebuilt and the attempt repeated at once; a Redis error
-   * is retried with backoff while the lease holds.
+   * is retried with backoff while the lease holds. Returns what the attempt that committed returned.
    */
-  private async withRetries(attempt: () => Promise<void>): Promise<void> {
+  private async withRetries<T>(attempt: () => Promise<T>): Promise<T> {
     for (let n = 1; ; n++) {
       try {
         return await attempt();
@@ -452,13 +445,13 @@ export class PartitionWorker {
   }
 
   /** Acknowledge jobs whose events are all settled; keep the others (a parked key holds them). */
-  private async settle(jobs: MailboxJob[], takeNext = false): Promise<void> {
+  private async settle(jobs: MailboxJob[]): Promise<void> {
     const done = jobs.filter((j) => (this.holds.get(j)?.open ?? 0) === 0);
     for (const j of done) this.holds.delete(j);
     // The acknowledgement (never rejects) goes on while the loop fetches the next jobs: their
     // events are committed already. What counts or lists the active list waits for it (`acked`).
     const previous = this.pendingAck;
-    this.pendingAck = Promise.all([previous, this.deps.consumer.ack(done, { takeNext })]).then(() => undefined);
+    this.pendingAck = Promise.all([previous, this.deps.consumer.ack(done)]).then(() => undefined);
     if (this.relayPending) await this.relayMail();
   }
 
@@ -491,8 +484,12 @@ export class PartitionWorker {
    * touched actors are dropped and the batch is redone checked, as are the
    * next batches for a while. Duplicates and stopped actors are rare, so
    * most batches save the round trip; a redo costs one.
+   *
+   * `guard` (a fresh batch): the commit checks the queue, and when the attempt
+   * settles every event of the batch it also acknowledges the batch's jobs.
+   * Returns whether it did (else the caller acknowledges the settled jobs).
    */
-  private async process(items: Item[], lease: Lease, guard?: Guard, unchecked = false): Promise<void> {
+  private async process(items: Item[], lease: Lease, guard?: Guard, unchecked = false): Promise<boolean> {
     const { keys, commits, host, runners, now } = this.deps;
     const pendingItems = items.filter((it) => !it.settled);
     if (unchecked && pendingItems.some((it) => it.env.event.type === RESUME_EVENT_TYPE)) unchecked = false;
@@ -516,6 +513,7 @@ export class PartitionWorker {
     const duplicateAsks: string[] = [];
     const settledHere: Item[] = [];
     const parkedHere: Item[] = [];
+    let acknowledged = false;
     try {
       for (let i = 0; i < pendingItems.length; i++) {
         const it = pendingItems[i]!;
@@ -550,8 +548,8 @@ export class PartitionWorker {
       }
       // A fresh batch settled whole (the usual case) is acknowledged by its commit: no separate
       // acknowledgement, and no window in which its events are committed and its jobs still queued.
-      if (guard) guard.acknowledged = parkedHere.length === 0;
-      await this.commit(step, lease, unchecked, guard);
+      acknowledged = guard !== undefined && parkedHere.length === 0;
+      await this.commit(step, lease, unchecked, guard, acknowledged);
     } catch (err) {
       for (const a of touched.values()) host.drop(a.ref);
       // Undo the parking of this attempt: it is repeated from scratch.
@@ -560,6 +558,7 @@ export class PartitionWorker {
     }
     for (const it of settledHere) this.settleItem(it);
     if (duplicateAsks.length > 0) await commits.replyDuplicates(keys, duplicateAsks);
+    return acknowledged;
   }
 
   /** One live step of an item into `step`. The actor is rehydrated when cold; a failure to rebuild it is a failed step. */
@@ -752,7 +751,7 @@ export class PartitionWorker {
    * loop of an older lease is refused by Redis). Returns whether it carried
    * mail. On failure the touched actors are dropped by the caller.
    */
-  private async commit(step: StepBuilder, lease: Lease, unchecked = false, guard?: Guard): Promise<boolean> {
+  private async commit(step: StepBuilder, lease: Lease, unchecked = false, guard?: Guard, acknowledge = false): Promise<boolean> {
     // A guarded step with nothing to write still goes to the script: its jobs must be the oldest in
     // progress (and the lease valid) before they are acknowledged.
     if (step.empty && !guard) return false;
@@ -762,14 +761,15 @@ export class PartitionWorker {
     if (guard) {
       // The count must include every acknowledgement sent so far (they go first on the same connection).
       await this.pendingAck;
-      const { active, waiting, wakeMarker } = this.deps.consumer.lists;
-      commit.queue = { activeKey: active, waitingKey: waiting, wakeMarker, held: this.holds.size + guard.leftInPlace };
-      if (guard.acknowledged) commit.queue.acknowledge = this.deps.consumer.acknowledgement(guard.jobs);
+      commit.queue = { ...this.deps.consumer.lists, held: this.holds.size + guard.leftInPlace };
+      if (acknowledge) commit.queue.acknowledge = this.deps.consumer.acknowledgement(guard.jobs);
     }
     const result = await this.deps.commits.commit(this.deps.keys, lease, commit, this.deps.now());
-    if (result.waiting >= 0) this.deps.consumer.waiting = result.waiting;
+    if (result.waiting >= 0) this.deps.consumer.afterCommit(result.waiting);
     step.committed(commit);
     this.committedEvents += commit.dedup.length;
+    // Before the listeners: the mail is committed, whatever they do.
+    if (step.hasMail) this.relayPending = true;
     const applied = this.deps.events.listenerCount('committed') > 0 ? step.appliedEvents() : [];
     if (applied.length > 0) {
       try {
@@ -779,7 +779,6 @@ export class PartitionWorker {
         this.deps.events.emit('error', toError(err), { partition: this.partition });
       }
     }
-    if (step.hasMail) this.relayPending = true;
     return step.hasMail;
   }
 

@@ -26,8 +26,12 @@ export interface CommittedEvent {
   /** The event's id, and its seq in the actor's journal. */
   id: string;
   seq: number;
-  /** The event as the machine saw it: as sent, with its `id` and `ts`. */
-  event: { [k: string]: unknown };
+  /**
+   * The event as the machine saw it: as sent, with its `id` and `ts`. The
+   * machine's own object (no copy), which its context may hold: read it only,
+   * or the live actor no longer equals the replay of its journal.
+   */
+  readonly event: { readonly [k: string]: unknown };
 }
 
 /** The events of an actor system, one documented member each. */

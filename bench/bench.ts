@@ -25,14 +25,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { Redis } from 'ioredis';
 import { Queue, Worker, type Job } from 'bullmq';
-import { createActorSystem, type CommittedEvent } from '../index';
-import { deleteNamespace } from '../persistence';
+import { createActorSystem, deleteNamespace, type CommittedEvent } from '../index';
 import { partitionOf } from '../mailbox'; // raw BullMQ spreads the same keys over the same queues
 import { BENCH_TYPE, benchCounter, type CountedOutput, type IncEvent } from './bench-machine';
+import { fullGc } from './gc';
 
 // ---------------------------------------------------------------------------
 // flags
@@ -257,8 +255,6 @@ function offeredLoad(rate: number, seconds: number, fire: (i: number) => void): 
  * the previous phase's garbage (what JMH does between iterations). The
  * measured phase's own collections are still in it.
  */
-v8.setFlagsFromString('--expose-gc');
-const fullGc = vm.runInNewContext('gc') as () => void;
 async function collectGarbage(): Promise<void> {
   fullGc();
   await sleep(100);

@@ -18,7 +18,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createActorSystem } from '../index';
-import { deleteNamespace } from '../persistence';
 import * as mailboxModule from '../mailbox';
 import * as persistenceModule from '../persistence';
 import { BENCH_TYPE, benchCounter, type CountedOutput } from './bench-machine';
@@ -74,7 +73,7 @@ const scriptNames = new Map<string, string>();
 const sha = (text: string) => createHash('sha1').update(text).digest('hex').slice(0, 8);
 for (const f of readdirSync(join(__dirname, '../persistence/lua'))) scriptNames.set(sha(readFileSync(join(__dirname, '../persistence/lua', f), 'utf8')), f);
 try {
-  const dir = join(require.resolve('bullmq'), '../classes/../scripts');
+  const dir = join(require.resolve('bullmq'), '../scripts');
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.js'))) {
     for (const v of Object.values(require(join(dir, f))) as { name?: string; content?: string }[]) if (v?.content && v.name) scriptNames.set(sha(v.content), `bullmq ${v.name}`);
   }
@@ -99,5 +98,5 @@ const q = (a: number[], p: number) => { const s = [...a].sort((x, y) => x - y); 
   console.error(`  per event: socket writes ${perEvent(writes)}; Redis commands ${[...commands].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k.startsWith('evalsha ') ? scriptNames.get(k.slice(8)) ?? k : k}=${perEvent(v)}`).join(', ')}`);
   for (const [k, v] of Object.entries(stats)) console.error(`  ${k.padEnd(26)} n ${String(v.length).padStart(6)}  p50 ${q(v, 50).toFixed(1).padStart(7)}  p90 ${q(v, 90).toFixed(1).padStart(7)}  p99 ${q(v, 99).toFixed(1).padStart(7)}  mean ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(2)}`);
   await client.close(); await worker.close();
-  await deleteNamespace(url, ns);
+  await persistenceModule.deleteNamespace(url, ns);
 })();

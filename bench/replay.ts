@@ -9,15 +9,13 @@
  *
  *   npm run bench:replay [-- --tail N --keys N --json]
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { Redis } from 'ioredis';
 import { createActorSystem, defineActor } from '../index';
 import { accountMachine } from '../apps/bank/account-machine';
-import { deleteNamespace } from '../persistence';
 import { MachineRunner } from '../actors/machine-runner';
 import { machineEvent } from '../actors/validation';
-import { CommitStore, JournalStore, LeaseStore, PartitionKeys, actorRef, type ActorCommit, type JournalEntry } from '../persistence';
+import { CommitStore, JournalStore, LeaseStore, PartitionKeys, actorRef, deleteNamespace, type ActorCommit, type JournalEntry } from '../persistence';
+import { fullGc } from './gc';
 
 export interface ReplayFigures {
   tailEvents: number;
@@ -34,10 +32,8 @@ export interface ReplayFigures {
 
 /** Heap in use after a full garbage collection. */
 function heapAfterGc(): number {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
-  gc();
-  gc();
+  fullGc();
+  fullGc();
   return process.memoryUsage().heapUsed;
 }
 

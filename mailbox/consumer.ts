@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job, type JobJson } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis, Cluster } from 'ioredis';
 import { v4 as uuidv4 } from 'uuid';
 import { QUEUE_NAME, eventCount, type MailboxJobData } from './envelope';
@@ -16,19 +16,14 @@ export interface ConsumerOptions {
 }
 
 /**
- * BullMQ's Worker, taking the next job from the reply of an acknowledgement
- * the way BullMQ's own processing loop does (`moveToCompleted` with
- * `fetchNext`, then its protected `nextJobFromJobData`): one script call
- * instead of two, and when none came back the worker knows the queue is
- * drained, so its next blocking fetch blocks at once instead of looking again.
+ * BullMQ's messages (classes/finished-errors.js; the error carries no code) for
+ * a job this consumer cannot complete because it does not hold it: no lock or
+ * another's, the job gone, or no longer in the active list.
  */
-class MailboxWorker extends Worker<MailboxJobData> {
-  async completeAndTakeNext(job: MailboxJob, token: string): Promise<MailboxJob | undefined> {
-    const completed = await job.moveToCompleted(null, token, true);
-    const [jobData, jobId] = Array.isArray(completed) ? (completed as [JobJson | undefined, string | undefined]) : [];
-    return (await this.nextJobFromJobData(jobData, jobId, token)) ?? undefined;
-  }
+const NOT_OUR_LOCK = /Missing lock|Lock mismatch|Missing key|not in the active state/i;
 
+/** BullMQ's Worker, told from outside that its queue is drained (its protected `nextJobFromJobData` with no job). */
+class MailboxWorker extends Worker<MailboxJobData> {
   /** The queue was found empty (by a commit): the next blocking fetch blocks at once, as after an empty fetch. */
   async markDrained(token: string): Promise<void> {
     await this.nextJobFromJobData(undefined, undefined, token);
@@ -49,21 +44,10 @@ export class PartitionConsumer {
   private readonly token = uuidv4();
   private closed = false;
   /**
-   * Jobs waiting in the queue when last counted (by `othersActive`, after the
-   * previous fetch): how many the next fetch takes at once after the first.
+   * Jobs waiting in the queue when last counted (by the last commit, see
+   * `afterCommit`, or by `othersActive`): how many the next fetch takes at once.
    */
   private waitingHint = 0;
-  /** The next job, taken by the last acknowledgement (see `ack`); undefined inside: none was waiting. */
-  private prefetched: Promise<MailboxJob | undefined> | undefined;
-  /**
-   * Jobs this consumer's worker handed out. Only these can take the next job
-   * when acknowledged: a job object read from the queue (`leftovers`) carries
-   * the queue's settings, without the lock duration, and BullMQ's script then
-   * fails after moving the next job to the active list (no rollback): a job
-   * in progress that nobody holds, and, acknowledged the same way as a
-   * leftover in its turn, the next one too.
-   */
-  private readonly handedOut = new WeakSet<MailboxJob>();
   private readonly onError: ((err: Error) => void) | undefined;
 
   constructor(
@@ -94,15 +78,12 @@ export class PartitionConsumer {
   async next(maxJobs: number, maxEvents: number, opts: { block?: boolean } = {}): Promise<MailboxJob[]> {
     if (this.closed) return [];
     const block = opts.block ?? true;
-    const prefetched = this.prefetched;
-    this.prefetched = undefined;
-    const first = prefetched ? await prefetched : undefined;
-    const jobs: MailboxJob[] = first ? [first] : [];
-    let events = eventCount(first?.data);
+    const jobs: MailboxJob[] = [];
+    let events = 0;
     // Take what waits in bursts of concurrent fetches (one round trip each): the first burst is
     // the backlog counted after the previous fetch (none: no blind, empty fetch at light load),
     // doubling while bursts come back full.
-    let burst = Math.min(this.waitingHint, 64, maxJobs - jobs.length);
+    let burst = Math.min(this.waitingHint, 64, maxJobs);
     this.waitingHint = 0;
     while (burst > 0 && jobs.length < maxJobs && events < maxEvents && !this.closed) {
       const taken = (await Promise.all(Array.from({ length: burst }, () => this.worker.getNextJob(this.token, { block: false })))).filter(
@@ -122,7 +103,6 @@ export class PartitionConsumer {
       if (!job && block && !this.closed && Date.now() - t0 < 50) job = await this.worker.getNextJob(this.token, { block });
       if (job) jobs.push(job);
     }
-    for (const j of jobs) this.handedOut.add(j);
     return jobs;
   }
 
@@ -135,17 +115,17 @@ export class PartitionConsumer {
    * its next blocking fetch for an empty look (a second fetch per job at light
    * load), so the commit removes it.
    */
-  get lists(): { active: string; waiting: string; wakeMarker: { key: string; member: string } } {
-    return { active: this.queue.keys.active!, waiting: this.queue.keys.wait!, wakeMarker: { key: this.queue.keys.marker!, member: '0' } };
+  get lists(): { activeKey: string; waitingKey: string; wakeMarker: { key: string; member: string } } {
+    return { activeKey: this.queue.keys.active!, waitingKey: this.queue.keys.wait!, wakeMarker: { key: this.queue.keys.marker!, member: '0' } };
   }
 
   /**
-   * Jobs waiting, as counted elsewhere (a commit): sizes the next fetch's
-   * burst, as `othersActive` does. None: the next fetch blocks at once.
+   * What a guarded commit found waiting in the queue: sizes the next fetch's
+   * burst, as `othersActive` does; none: the next fetch blocks at once.
    */
-  set waiting(n: number) {
-    this.waitingHint = Math.max(0, n);
-    if (n === 0 && this.prefetched === undefined) void this.worker.markDrained(this.token);
+  afterCommit(waiting: number): void {
+    this.waitingHint = Math.max(0, waiting);
+    if (waiting === 0) void this.worker.markDrained(this.token);
   }
 
   /**
@@ -199,31 +179,23 @@ export class PartitionConsumer {
   }
 
   /**
-   * Acknowledge jobs whose events are committed. A job this consumer does not
-   * hold the lock of (a leftover, or a lock that expired) is removed instead.
-   * With `takeNext`, the last acknowledgement also takes the next job (if
-   * one waits, and if that last job is one `next()` handed out), which the
-   * next `next()` returns first; `dropTaken()` forgets it (it stays in the
-   * active list, a leftover for whoever applies those).
+   * Acknowledge jobs whose events are committed, when their commit did not
+   * (see `acknowledgement`): leftovers, and jobs that held parked events. A
+   * job this consumer does not hold the lock of (a leftover, or a lock that
+   * expired) is removed instead. (Completing a job without taking the next:
+   * BullMQ's `fetchNext` reads the lock duration from the job's own queue
+   * object, which a leftover, read from the queue, lacks; its script then
+   * failed after moving the next job to the active list.)
    */
-  async ack(jobs: MailboxJob[], opts: { takeNext?: boolean } = {}): Promise<void> {
-    const takeNext = opts.takeNext === true && this.prefetched === undefined && !this.closed && jobs.length > 0 && this.handedOut.has(jobs[jobs.length - 1]!);
-    let taken: (job: MailboxJob | undefined) => void = () => {};
-    if (takeNext) this.prefetched = new Promise((resolve) => (taken = resolve));
+  async ack(jobs: MailboxJob[]): Promise<void> {
     await Promise.all(
-      jobs.map(async (job, i) => {
-        const last = takeNext && i === jobs.length - 1;
+      jobs.map(async (job) => {
         try {
-          if (last) taken(await this.worker.completeAndTakeNext(job, this.token));
-          else await job.moveToCompleted(null, this.token, false);
+          await job.moveToCompleted(null, this.token, false);
           return;
         } catch (err) {
-          // Not our lock (a leftover, or a lock that expired): removed below. Anything else is
-          // reported. (If only the taking part failed, a job taken stays in the active list: the
-          // owner's next commit finds it there and applies it as a leftover.)
-          if (!/Missing lock|Lock mismatch|Missing key|not in the active state/i.test(String((err as Error)?.message))) this.onError?.(err instanceof Error ? err : new Error(String(err)));
-        } finally {
-          if (last) taken(undefined); // no-op once resolved
+          // Not our lock (a leftover, or a lock that expired): removed below. Anything else is reported.
+          if (!NOT_OUR_LOCK.test(String((err as Error)?.message))) this.onError?.(err instanceof Error ? err : new Error(String(err)));
         }
         try {
           await job.remove();
@@ -232,11 +204,6 @@ export class PartitionConsumer {
         }
       }),
     );
-  }
-
-  /** Forget a job taken by an acknowledgement and not yet returned by `next()` (the caller lost the partition). */
-  dropTaken(): void {
-    this.prefetched = undefined;
   }
 
   async close(): Promise<void> {

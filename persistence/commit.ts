@@ -143,6 +143,7 @@ export class CommitStore {
    * having written nothing.
    */
   async commit(keys: PartitionKeys, lease: Lease, step: StepCommit, now = Date.now()): Promise<CommitResult> {
+    const q = step.queue;
     const argv: (string | number)[] = [
       lease.value,
       keys.prefix,
@@ -152,8 +153,8 @@ export class CommitStore {
       this.limits.streamMaxLen,
       this.limits.replyTtlMs,
       step.unchecked ? '1' : '0',
-      step.queue ? step.queue.held : -1,
-      step.queue?.wakeMarker?.member ?? '',
+      q ? q.held : -1,
+      q?.wakeMarker?.member ?? '',
       step.actors.length,
     ];
     // Per group only what every event needs; snapshots and expiries (rarer) name their group.
@@ -167,28 +168,23 @@ export class CommitStore {
     });
     argv.push(snapshots.length / 5, ...snapshots, expiries.length / 2, ...expiries);
     argv.push(step.dedup.length, ...step.dedup);
+    // Outputs (to the outbox stream, body only) and mail (to the mail stream): two sections.
+    const outputs: string[] = [];
     const mail: string[] = [];
-    const outputCountAt = argv.push(0) - 1;
-    let outputs = 0;
     for (const o of step.outbox) {
-      if (o.kind !== 'out') mail.push(o.kind, o.body);
-      else {
-        argv.push(o.body);
-        outputs++;
-      }
+      if (o.kind === 'out') outputs.push(o.body);
+      else mail.push(o.kind, o.body);
     }
-    argv[outputCountAt] = outputs;
-    argv.push(mail.length / 2, ...mail);
+    argv.push(outputs.length, ...outputs, mail.length / 2, ...mail);
     argv.push(step.deadLetters.length, ...step.deadLetters);
     argv.push(step.replies.length);
     for (const r of step.replies) argv.push(r.askId, r.body);
     argv.push(step.keyStates.length);
     for (const k of step.keyStates) argv.push(k.op, k.ref, k.body);
-    const ack = step.queue?.acknowledge;
-    argv.push(ack?.ids.length ?? 0, ...(ack?.ids ?? []), ack?.deleteKeys.length ?? 0, ...(ack?.deleteKeys ?? []));
+    const ack = q?.acknowledge ?? { ids: [], deleteKeys: [] };
+    argv.push(ack.ids.length, ...ack.ids, ack.deleteKeys.length, ...ack.deleteKeys);
 
     // Without a guard, the queue's keys are never read: any keys of the partition's slot do.
-    const q = step.queue;
     const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, q?.activeKey ?? keys.lease, q?.waitingKey ?? keys.lease, q?.wakeMarker?.key ?? keys.lease, ...argv);
     const code = Number(reply[0]);
     if (code === 1) return { lastOutputId: String(reply[1]), waiting: Number(reply[2]) };
@@ -199,7 +195,7 @@ export class CommitStore {
     }
     if (code === -3) throw new DuplicateCommitError(String(reply[1]));
     if (code === -4) throw new StoppedActorCommitError(String(reply[1]));
-    if (code === -5) throw new ForeignJobsActiveError(Number(reply[1]), step.queue?.held ?? -1);
+    if (code === -5) throw new ForeignJobsActiveError(Number(reply[1]), q?.held ?? -1);
     throw new Error(`commit script returned unknown code ${String(reply[0])}`);
   }
 }

@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
  *   {ns:p}:q:*           BullMQ queue "q" of the partition
  *   {ns}:meta            namespace settings (partitions)
  *   {ns}:workers         live workers (zset: id -> heartbeat expiry), for spreading partitions
+ *   {ns}:app:*           an application's own keys (deleted with the namespace)
  *
  * `<ref>` is `<type>:<encoded key>`: see encodeKey.
  */

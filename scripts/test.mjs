@@ -3,7 +3,7 @@
 //   npm test -- spec/foo.spec.ts   extra args go to jest
 // Env: REDIS_URL=redis://…  use that Redis instead of a private one (if it answers PING)
 //      KEYFLOW_SKIP_TYPECHECK=1  skip the tsc step
-//      CHROMIUM_PATH=…  the chromium of the browser spec (default: Debian's, installed with apt-get when root)
+//      CHROMIUM_PATH=…  the chromium of the browser spec (default: Debian's, installed with apt-get when root or with passwordless sudo)
 import path from 'node:path';
 import { ROOT, ensureChromium, ensureDeps, ensureRedis, runChild } from './bootstrap.mjs';
 

@@ -6,9 +6,10 @@
  *
  * `apps/main.ts` is the command-line entry; this module is the logic.
  */
-import { createActorSystem, type ActorState, type ActorSystem, type PositionedOutput, deleteNamespace } from '../../index';
+import { createActorSystem, type ActorState, type ActorSystem, type PositionedOutput, deleteNamespace, NAMESPACE_PATTERN } from '../../index';
 import { account, type AccountContext } from './account-machine';
 import { mulberry32 } from '../lib/random';
+import { c } from '../lib/colors';
 
 export interface BankExampleOptions {
   redisUrl: string;
@@ -79,7 +80,7 @@ export function parseBankArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
     else if (flag === '--verbose') opts.verbose = true;
     else if (flag === '--namespace') {
       const ns = value();
-      if (!/^[a-z][a-z0-9_-]{0,63}$/.test(ns)) throw new UsageError(`--namespace: expected [a-z][a-z0-9_-]* (at most 64 characters), received ${JSON.stringify(ns)}`);
+      if (!NAMESPACE_PATTERN.test(ns)) throw new UsageError(`--namespace: expected [a-z][a-z0-9_-]* (at most 64 characters), received ${JSON.stringify(ns)}`);
       opts.namespace = ns;
     } else if (ints[flag]) {
       const { key, min, max } = ints[flag]!;
@@ -97,9 +98,6 @@ export function parseBankArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
 // ---------------------------------------------------------------------------
 // Presentation
 
-const useColor = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-const paint = (code: string) => (s: string) => (useColor ? `\x1b[${code}m${s}\x1b[0m` : s);
-const c = { bold: paint('1'), dim: paint('2'), red: paint('31'), green: paint('32'), yellow: paint('33'), cyan: paint('36') };
 const OK = c.green('✓');
 const FAIL = c.red('✗');
 

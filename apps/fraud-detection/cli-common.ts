@@ -1,6 +1,7 @@
 /** What the three command-line entries (cli.ts, generate.ts, evaluate.ts) share. */
 import path from 'node:path';
 import { CommanderError, InvalidArgumentError, type Command } from 'commander';
+import { NAMESPACE_PATTERN } from '../../index';
 
 /** A path as the user typed it: relative to where `npm run` was typed (INIT_CWD), not the package root. */
 export function userPath(p: string): string {
@@ -24,7 +25,7 @@ export function numberArg(min: number, max: number): (value: string) => number {
 }
 
 export function namespaceArg(value: string): string {
-  if (!/^[a-z][a-z0-9_-]{0,63}$/.test(value)) throw new InvalidArgumentError('expected [a-z][a-z0-9_-]* (at most 64 characters)');
+  if (!NAMESPACE_PATTERN.test(value)) throw new InvalidArgumentError('expected [a-z][a-z0-9_-]* (at most 64 characters)');
   return value;
 }
 

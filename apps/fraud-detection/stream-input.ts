@@ -79,13 +79,9 @@ export class StreamConsumer {
    * read on the same connection, so both take one round trip.
    */
   async read(ack: readonly string[] = []): Promise<StreamBatch> {
-    const acked = this.ack(ack);
-    let entries: Entry[];
-    try {
-      entries = await this.fetch();
-    } finally {
-      await acked;
-    }
+    // Both handled at once: a failed XACK rejects this read (an XACK awaited only after the blocking read
+    // would be an unhandled rejection meanwhile, and crash the process).
+    const [, entries] = await Promise.all([this.ack(ack), this.fetch()]);
     const batch: StreamBatch = { ids: [], transactions: [], bad: [] };
     for (const [id, fields] of entries) {
       batch.ids.push(id);

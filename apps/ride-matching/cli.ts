@@ -3,14 +3,12 @@
  * simulator alone (`npm run simulate`), with commander.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { c } from '../lib/colors';
 import { ConfigError, resolveConfig, RIDE_DEFAULTS, type ServiceConfig } from './config';
 import { Simulator, SIMULATOR_DEFAULTS, type SimulatorOptions } from './simulator';
 import { startService, type RideService } from './service';
 import type { PoolEvent } from './worker-pool';
 
-const useColor = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-const paint = (code: string) => (s: string) => (useColor ? `\x1b[${code}m${s}\x1b[0m` : s);
-const c = { bold: paint('1'), dim: paint('2'), red: paint('31'), green: paint('32'), yellow: paint('33'), cyan: paint('36') };
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
 function number(min: number, max: number, integer = true) {

@@ -1,4 +1,5 @@
 import type { RideSettings } from './ride-machine';
+import { NAMESPACE_PATTERN } from '../../index';
 
 /** Everything the service is configured with; `resolveConfig` fills the defaults from the environment. */
 export interface ServiceConfig {
@@ -76,7 +77,7 @@ export function resolveConfig(overrides: Partial<Omit<ServiceConfig, 'ride'>> & 
     if (!ok) throw new ConfigError(`${what}: expected ${expected}, received ${JSON.stringify(got)}`);
   };
   const int = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi;
-  check(/^[a-z][a-z0-9_-]{0,63}$/.test(config.namespace), 'namespace', '[a-z][a-z0-9_-]* (at most 64 characters)', config.namespace);
+  check(NAMESPACE_PATTERN.test(config.namespace), 'namespace', '[a-z][a-z0-9_-]* (at most 64 characters)', config.namespace);
   check(int(config.partitions, 1, 1_024), 'partitions', 'an integer from 1 to 1024', config.partitions);
   check(int(config.workers, 1, 32), 'workers', 'an integer from 1 to 32', config.workers);
   check(int(config.leaseTtlMs, 200, 60_000), 'leaseTtlMs', 'an integer from 200 to 60000', config.leaseTtlMs);

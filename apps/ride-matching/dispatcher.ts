@@ -341,26 +341,31 @@ export class Dispatcher {
     const pickup = e.pickup as LatLng;
     const exclude = new Set(e.exclude as string[]);
     const radiusKm = e.radiusKm as number;
-    // No COUNT: the filters below (excluded, no longer available, claimed by another ride) run after the
-    // reply, on pins and claims that change while it is on its way (concurrent searches claim drivers in
-    // the meantime), so no cap set when sending can know how many of the nearest will be filtered out; a
-    // capped reply of only filtered-out drivers would send the ride to wait `retryMs` while free drivers
-    // are in range. The radius bounds the reply instead: the available drivers around the pickup.
-    const found = (await this.o.redis.geosearch(this.keys.driversGeo, 'FROMLONLAT', pickup.lng, pickup.lat, 'BYRADIUS', radiusKm, 'km', 'ASC', 'WITHDIST')) as [string, string][];
-    // The stored index plus the drivers added since the last write (not in it yet), by distance;
-    // the in-memory pins (ahead of the index) say who is still available.
-    const near = new Map(found.map(([id, km]) => [id, Number(km)]));
-    for (const id of this.unwritten.drivers.ids()) {
-      const pin = this.drivers.get(id);
-      if (!pin || pin.lat === null || pin.lng === null) continue;
-      const km = distanceKm(pickup, { lat: pin.lat, lng: pin.lng });
-      if (km <= radiusKm) near.set(id, km);
+    // The filters (excluded, no longer available, claimed by another ride) run on the reply, on pins and
+    // claims that change while it is on its way, so no COUNT can know how many of the nearest they will
+    // take out: when a full reply leaves fewer than `candidates`, the search is run again for 4 times as
+    // many, until the reply is not full (every indexed driver within the radius). The radius bounds it.
+    let drivers: string[] = [];
+    for (let count = 2 * this.o.candidates + exclude.size; ; count *= 4) {
+      const found = (await this.o.redis.geosearch(this.keys.driversGeo, 'FROMLONLAT', pickup.lng, pickup.lat, 'BYRADIUS', radiusKm, 'km', 'ASC', 'COUNT', count, 'WITHDIST')) as [string, string][];
+      const full = found.length === count;
+      // The stored index plus the drivers added since the last write (not in it yet), by distance, as far
+      // as the reply reaches; the in-memory pins (ahead of the index) say who is still available.
+      const reachKm = full ? Number(found[found.length - 1]![1]) : radiusKm;
+      const near = new Map(found.map(([id, km]) => [id, Number(km)]));
+      for (const id of this.unwritten.drivers.ids()) {
+        const pin = this.drivers.get(id);
+        if (!pin || pin.lat === null || pin.lng === null) continue;
+        const km = distanceKm(pickup, { lat: pin.lat, lng: pin.lng });
+        if (km <= reachKm) near.set(id, km);
+      }
+      drivers = [...near]
+        .filter(([d]) => !exclude.has(d) && this.drivers.get(d)?.status === 'available' && !this.claimedByAnother(d, o.key))
+        .sort((a, b) => a[1] - b[1])
+        .slice(0, this.o.candidates)
+        .map(([d]) => d);
+      if (!full || drivers.length >= this.o.candidates) break;
     }
-    const drivers = [...near]
-      .filter(([d]) => !exclude.has(d) && this.drivers.get(d)?.status === 'available' && !this.claimedByAnother(d, o.key))
-      .sort((a, b) => a[1] - b[1])
-      .slice(0, this.o.candidates)
-      .map(([d]) => d);
     this.claim(o.key, drivers);
     await this.o.system.send('ride', o.key, { type: 'candidates', attempt: e.attempt as number, drivers }, { id: `cand-${o.id}` });
   }

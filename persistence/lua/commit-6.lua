@@ -202,6 +202,7 @@ for k = 1, stateCount do
 end
 
 local ackCount = tonumber(ARGV[i]); i = i + 1
+-- LREM from the tail: the queue pushes taken jobs at the head, so the oldest (named first) are found at once.
 for a = 1, ackCount do
   rcall("LREM", KEYS[4], -1, ARGV[i])
   i = i + 1

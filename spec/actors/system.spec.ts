@@ -85,6 +85,55 @@ describe('actor system', () => {
     }
   });
 
+  it('keeps the job of an event waiting for its restart in progress (not acknowledged) until the event is applied', async () => {
+    // Fails twice (a test-only switch, outside the machine), then works: a fresh batch's first attempt is
+    // unchecked and only redone on a failure, the redo fails and parks the key for the backoff.
+    let failuresLeft = 2;
+    let redoFailed = false;
+    const flakyMachine = setup({ types: { context: {} as { n: number } } }).createMachine({
+      context: { n: 0 },
+      on: {
+        tick: {
+          actions: assign({
+            n: ({ context }) => {
+              if (failuresLeft > 0) {
+                failuresLeft--;
+                redoFailed = failuresLeft === 0;
+                throw new Error('flaky');
+              }
+              return context.n + 1;
+            },
+          }),
+        },
+      },
+    });
+    const flaky = defineActor({ type: 'flaky', machine: flakyMachine, supervision: { maxRestarts: 3, backoff: { initialMs: 1_500, maxMs: 1_500 } } });
+    const ns = uniqueNamespace();
+    const system = await sys.create([flaky], { namespace: ns });
+    let recovered = false;
+    system.events.on('recovered', () => (recovered = true));
+    await system.send('flaky', 'f', { type: 'tick' });
+    const activeJobs = async (): Promise<number> => {
+      const lists = (await keysOf(ns)).filter((k) => /:q:active$/.test(k));
+      const c = new Redis(redisUrl());
+      try {
+        return (await Promise.all(lists.map((k) => c.llen(k)))).reduce((a, b) => a + b, 0);
+      } finally {
+        c.disconnect();
+      }
+    };
+    for (let i = 0; i < 200 && !redoFailed; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(redoFailed).toBe(true);
+    // The attempt that parked the key has committed by now; the backoff has not passed.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(recovered).toBe(false);
+    expect(await activeJobs()).toBe(1);
+    await system.drain();
+    expect(recovered).toBe(true);
+    expect((await system.get('flaky', 'f'))?.seq).toBe(1);
+    expect(await activeJobs()).toBe(0);
+  });
+
   it('applies a duplicate send (same id) once, and ask returns the committed state', async () => {
     const system = await sys.create([account]);
     await system.send('account', 'alice', { type: 'deposit', amount: 10 }, { id: 'dep-1' });

@@ -10,6 +10,7 @@ import {
   SeqConflictError,
   StoppedActorCommitError,
   type Lease,
+  type QueueGuard,
   type StepCommit,
 } from '../../persistence';
 import { cleanupNamespace, redisUrl, uniqueNamespace } from '../helpers/redis';
@@ -57,6 +58,18 @@ describe('persistence: commit, leases and fencing', () => {
       out[k] = t === 'list' ? await client.lrange(k, 0, -1) : t === 'zset' ? await client.zrange(k, '0', '-1') : t === 'stream' ? await client.xlen(k) : t === 'hash' ? await client.hgetall(k) : await client.get(k);
     }
     return out;
+  }
+
+  /**
+   * Two lists and a sorted set in the partition's slot, standing for the mailbox queue's
+   * active and waiting jobs and its wake-up markers; `guard` names them for a commit.
+   */
+  function fakeQueue() {
+    const active = `${keys.prefix}test-active`;
+    const waiting = `${keys.prefix}test-wait`;
+    const marker = `${keys.prefix}test-marker`;
+    const guard = (held: number, more: Partial<QueueGuard> = {}): QueueGuard => ({ activeKey: active, waitingKey: waiting, held, ...more });
+    return { active, waiting, marker, guard };
   }
 
   it('gives each new holder a higher epoch, and keeps the lease for its holder', async () => {
@@ -138,18 +151,16 @@ describe('persistence: commit, leases and fencing', () => {
   it('refuses a guarded commit while the queue holds jobs the committer does not, writing nothing; returns the waiting count', async () => {
     const got = await leases.acquire(keys, 'w', 5_000);
     if (!got.acquired) throw new Error('no lease');
-    // Two lists in the partition's slot stand for the mailbox queue's active and waiting jobs.
-    const active = `${keys.prefix}test-active`;
-    const waiting = `${keys.prefix}test-wait`;
-    await client.rpush(active, 'j1', 'j2');
-    await client.rpush(waiting, 'j3', 'j4', 'j5');
+    const q = fakeQueue();
+    await client.rpush(q.active, 'j1', 'j2');
+    await client.rpush(q.waiting, 'j3', 'j4', 'j5');
     const before = await snapshotOfKeys();
-    await expect(commits.commit(keys, got.lease, { ...step('t:g', 0, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 1 } })).rejects.toEqual(
+    await expect(commits.commit(keys, got.lease, { ...step('t:g', 0, ['e1']), queue: q.guard(1) })).rejects.toEqual(
       expect.objectContaining({ name: ForeignJobsActiveError.name, active: 2, held: 1 }),
     );
     expect(await snapshotOfKeys()).toEqual(before);
     // Holding both: committed, with the waiting count.
-    const ok = await commits.commit(keys, got.lease, { ...step('t:g', 0, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 2 } });
+    const ok = await commits.commit(keys, got.lease, { ...step('t:g', 0, ['e1']), queue: q.guard(2) });
     expect(ok.waiting).toBe(3);
     expect(await journals.length(keys, 't:g')).toBe(1);
     // Without a guard the lists are not looked at.
@@ -160,10 +171,9 @@ describe('persistence: commit, leases and fencing', () => {
   it('acknowledges jobs in the same atomic step: their ids leave the active list and their records go; a refused commit leaves them', async () => {
     const got = await leases.acquire(keys, 'w', 5_000);
     if (!got.acquired) throw new Error('no lease');
-    const active = `${keys.prefix}test-active`;
-    const waiting = `${keys.prefix}test-wait`;
+    const q = fakeQueue();
     const job = (id: string) => `${keys.prefix}test-job:${id}`;
-    await client.rpush(active, 'j1', 'j2', 'j3');
+    await client.rpush(q.active, 'j1', 'j2', 'j3');
     for (const id of ['j1', 'j2', 'j3']) await client.hset(job(id), 'data', id);
     await client.set(`${job('j1')}:lock`, 'token');
     // More keys than one DEL takes at once in the script (500).
@@ -172,13 +182,15 @@ describe('persistence: commit, leases and fencing', () => {
     const ack = { ids: ['j1', 'j2'], deleteKeys: [job('j1'), `${job('j1')}:lock`, job('j2'), `${job('j2')}:lock`, ...extra] };
     // Refused (a seq conflict): nothing acknowledged.
     const before = await snapshotOfKeys();
-    await expect(commits.commit(keys, got.lease, { ...step('t:q', 5, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 3, acknowledge: ack } })).rejects.toBeInstanceOf(
-      SeqConflictError,
-    );
+    await expect(commits.commit(keys, got.lease, { ...step('t:q', 5, ['e1']), queue: q.guard(3, { acknowledge: ack }) })).rejects.toBeInstanceOf(SeqConflictError);
+    expect(await snapshotOfKeys()).toEqual(before);
+    // Refused (fenced: not the lease holder's value): nothing acknowledged either.
+    const stale: Lease = { ...got.lease, value: `${got.lease.epoch - 1}|w` };
+    await expect(commits.commit(keys, stale, { ...step('t:q', 0, ['e1']), queue: q.guard(3, { acknowledge: ack }) })).rejects.toBeInstanceOf(LeaseLostError);
     expect(await snapshotOfKeys()).toEqual(before);
     // Committed: j1 and j2 are gone, j3 (not named) stays.
-    await commits.commit(keys, got.lease, { ...step('t:q', 0, ['e1']), queue: { activeKey: active, waitingKey: waiting, held: 3, acknowledge: ack } });
-    expect(await client.lrange(active, 0, -1)).toEqual(['j3']);
+    await commits.commit(keys, got.lease, { ...step('t:q', 0, ['e1']), queue: q.guard(3, { acknowledge: ack }) });
+    expect(await client.lrange(q.active, 0, -1)).toEqual(['j3']);
     expect(await client.exists(job('j1'), `${job('j1')}:lock`, job('j2'), ...extra)).toBe(0);
     expect(await client.hget(job('j3'), 'data')).toBe('j3');
     expect(await journals.length(keys, 't:q')).toBe(1);
@@ -187,24 +199,22 @@ describe('persistence: commit, leases and fencing', () => {
   it("removes the queue's wake-up marker only when nothing is waiting after the commit, and no other member", async () => {
     const got = await leases.acquire(keys, 'w', 5_000);
     if (!got.acquired) throw new Error('no lease');
-    const active = `${keys.prefix}test-active`;
-    const waiting = `${keys.prefix}test-wait`;
-    const marker = `${keys.prefix}test-marker`;
-    const guard = (held: number) => ({ activeKey: active, waitingKey: waiting, held, wakeMarker: { key: marker, member: '0' } });
-    await client.zadd(marker, 0, '0', 1_700_000_000_000, '1');
-    await client.rpush(active, 'j1');
-    await client.rpush(waiting, 'j2');
+    const q = fakeQueue();
+    const guard = (held: number) => q.guard(held, { wakeMarker: { key: q.marker, member: '0' } });
+    await client.zadd(q.marker, 0, '0', 1_700_000_000_000, '1');
+    await client.rpush(q.active, 'j1');
+    await client.rpush(q.waiting, 'j2');
     // A job waits: the marker stays (the blocking fetch must wake for it).
     expect((await commits.commit(keys, got.lease, { ...step('t:m', 0, ['e1']), queue: guard(1) })).waiting).toBe(1);
-    expect(await client.zrange(marker, '0', '-1')).toEqual(['0', '1']);
+    expect(await client.zrange(q.marker, '0', '-1')).toEqual(['0', '1']);
     // Nothing waits: the base marker goes, the other member (a delayed job's) stays.
-    await client.del(waiting);
+    await client.del(q.waiting);
     expect((await commits.commit(keys, got.lease, { ...step('t:m', 1, ['e2']), queue: guard(1) })).waiting).toBe(0);
-    expect(await client.zrange(marker, '0', '-1')).toEqual(['1']);
+    expect(await client.zrange(q.marker, '0', '-1')).toEqual(['1']);
     // A refused commit does not touch it either.
-    await client.zadd(marker, 0, '0');
+    await client.zadd(q.marker, 0, '0');
     await expect(commits.commit(keys, got.lease, { ...step('t:m', 2, ['e3']), queue: guard(0) })).rejects.toBeInstanceOf(ForeignJobsActiveError);
-    expect(await client.zrange(marker, '0', '-1')).toEqual(['0', '1']);
+    expect(await client.zrange(q.marker, '0', '-1')).toEqual(['0', '1']);
   });
 
   it('writes a snapshot with its seq and version, and rehydration reads only the journal after it', async () => {

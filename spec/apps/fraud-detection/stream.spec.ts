@@ -139,4 +139,17 @@ describe('fraud-detection stream input (consumer group)', () => {
     // Restarted, the consumer re-reads only what it had not acknowledged.
     expect((await new StreamConsumer(redis, { stream, group: 'g', consumer: 'c', blockMs: 100 }).read()).ids).toEqual(second.ids);
   }, 30_000);
+
+  it('read(ack): an acknowledgement Redis refuses rejects the read at once, not after the blocking read (when it would have been an unhandled rejection)', async () => {
+    const stream = `fraud-tx-${uniqueNamespace('ackfail')}`;
+    streams.push(stream);
+    const consumer = new StreamConsumer(redis, { stream, group: 'g', consumer: 'c', blockMs: 4_000, claimIdleMs: 60_000 });
+    await consumer.ensureGroup();
+    await redis.xadd(stream, '*', 'tx', JSON.stringify(tx('k3', 0)));
+    expect((await consumer.read()).ids).toHaveLength(1);
+    // XACK fails at once ('not-an-id'); the read of new entries would block for 4 s.
+    const t0 = Date.now();
+    await expect(consumer.read(['not-an-id'])).rejects.toThrow(/Invalid stream ID/i);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+  }, 30_000);
 });
