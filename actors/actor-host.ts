@@ -48,24 +48,29 @@ export class ActorHost {
     return this.live.get(ref);
   }
 
+  /** The live actor if it is in memory, counted as a use (see `get`); undefined when cold. */
+  touch(ref: string): LiveActor | undefined {
+    const actor = this.live.get(ref);
+    if (!actor) return undefined;
+    // Moving an entry to the end costs a delete and an insert: done only once it has drifted into
+    // the older half. An entry is evicted only when maxLiveActors entries placed after it are live,
+    // so an actor used at least once every maxLiveActors / 2 placements is never evicted.
+    if (this.placed - (actor.placedAt ?? 0) >= this.maxLiveActors / 2) {
+      this.live.delete(ref);
+      this.place(ref, actor);
+    }
+    actor.lastUsed = this.now();
+    return actor;
+  }
+
   /** The live actor, rehydrated first when cold. Throws when its stored state cannot be rebuilt. */
   async get(keys: PartitionKeys, type: string, key: string, ref = actorRef(type, key)): Promise<LiveActor> {
-    const now = this.now();
-    let actor = this.live.get(ref);
-    if (actor) {
-      // Moving an entry to the end costs a delete and an insert: done only once it has drifted into
-      // the older half. An entry is evicted only when maxLiveActors entries placed after it are live,
-      // so an actor used at least once every maxLiveActors / 2 placements is never evicted.
-      if (this.placed - (actor.placedAt ?? 0) >= this.maxLiveActors / 2) {
-        this.live.delete(ref);
-        this.place(ref, actor);
-      }
-    } else {
-      actor = await this.rehydrate(keys, type, key, ref);
-      this.place(ref, actor);
-      this.evictOverflow();
-    }
-    actor.lastUsed = now;
+    const hot = this.touch(ref);
+    if (hot) return hot;
+    const actor = await this.rehydrate(keys, type, key, ref);
+    this.place(ref, actor);
+    this.evictOverflow();
+    actor.lastUsed = this.now();
     return actor;
   }
 

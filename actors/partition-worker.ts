@@ -83,6 +83,9 @@ interface Failure {
   seq: number;
 }
 
+type StepResult = { ok: true } | { ok: false; failure: Failure };
+const STEP_OK: StepResult = { ok: true };
+
 /**
  * How bad a failure to rebuild an actor is, or undefined when it is not of
  * the actor's own making (Redis unreachable: retried, not supervised). A
@@ -539,7 +542,8 @@ export class PartitionWorker {
           settledHere.push(it);
           continue;
         }
-        const result = await this.tryStep(step, touched, it);
+        const attempt = this.tryStep(step, touched, it);
+        const result = attempt instanceof Promise ? await attempt : attempt;
         if (!result.ok && unchecked) throw new RecheckNeeded();
         if (result.ok || this.onFailure(step, it, result.failure, 1) === 'settled') {
           settledHere.push(it);
@@ -561,30 +565,46 @@ export class PartitionWorker {
     return acknowledged;
   }
 
-  /** One live step of an item into `step`. The actor is rehydrated when cold; a failure to rebuild it is a failed step. */
-  private async tryStep(step: StepBuilder, touched: Map<string, LiveActor>, it: Item): Promise<{ ok: true } | { ok: false; failure: Failure }> {
+  /**
+   * One live step of an item into `step`. The actor is rehydrated when cold; a
+   * failure to rebuild it is a failed step. Synchronous when the actor is in
+   * memory (the usual case: no promise per event).
+   */
+  private tryStep(step: StepBuilder, touched: Map<string, LiveActor>, it: Item): StepResult | Promise<StepResult> {
     const runner = this.deps.runners.get(it.env.type);
     if (!runner) return { ok: false, failure: { error: new UnknownActorTypeError(it.env.type, [...this.deps.runners.keys()]), severity: 'terminal', seq: 0 } };
     let actor = touched.get(it.ref);
     if (!actor) {
-      try {
-        actor = await this.deps.host.get(this.deps.keys, it.env.type, it.env.key, it.ref);
-      } catch (err) {
-        const severity = rehydrationFailure(err);
-        if (!severity) throw err;
-        return { ok: false, failure: { error: toError(err), severity, seq: 0 } };
-      }
+      actor = this.deps.host.touch(it.ref);
+      if (!actor) return this.tryStepCold(step, touched, runner, it);
       touched.set(it.ref, actor);
     }
+    return this.stepLive(step, runner, actor, it);
+  }
+
+  private async tryStepCold(step: StepBuilder, touched: Map<string, LiveActor>, runner: MachineRunner, it: Item): Promise<StepResult> {
+    let actor: LiveActor;
+    try {
+      actor = await this.deps.host.get(this.deps.keys, it.env.type, it.env.key, it.ref);
+    } catch (err) {
+      const severity = rehydrationFailure(err);
+      if (!severity) throw err;
+      return { ok: false, failure: { error: toError(err), severity, seq: 0 } };
+    }
+    touched.set(it.ref, actor);
+    return this.stepLive(step, runner, actor, it);
+  }
+
+  private stepLive(step: StepBuilder, runner: MachineRunner, actor: LiveActor, it: Item): StepResult {
     if (it.env.timer) {
       // A timer cancelled or re-armed since this firing was scheduled: dropped, nothing committed.
       const pending = actor.timers[it.env.timer.id];
-      if (!pending || pending.token !== it.env.timer.token) return { ok: true };
+      if (!pending || pending.token !== it.env.timer.token) return STEP_OK;
     }
     const outcome = this.stepOnce(runner, actor, it.env);
     if (!outcome.ok) return { ok: false, failure: { error: outcome.error, severity: outcome.severity, seq: actor.seq } };
     step.apply(actor, it.env, outcome.snapshot, outcome.effects, outcome.mail ?? [], this.deps.now(), it.member);
-    return { ok: true };
+    return STEP_OK;
   }
 
   /**

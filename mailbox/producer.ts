@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis, Cluster } from 'ioredis';
-import { QUEUE_NAME, encodeEnvelope, jobData, type MailboxJobData, type WireEnvelope } from './envelope';
+import { QUEUE_NAME, jobData, toWire, type MailboxJobData, type WireEnvelope, type WireTuple } from './envelope';
 
 export interface ProducerOptions {
   /** BullMQ prefix of a partition's queue (its hash tag). */
@@ -11,7 +11,7 @@ export interface ProducerOptions {
 
 /** One `enqueue` call waiting for its lane's next write: its envelopes in wire form. */
 interface Pending {
-  envelopes: string[];
+  envelopes: WireTuple[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -68,7 +68,7 @@ export class Producer {
       lane = { pending: [], flushing: false };
       this.lanes.set(partition, lane);
     }
-    const wire = envelopes.map(encodeEnvelope);
+    const wire = envelopes.map(toWire);
     const done = new Promise<void>((resolve, reject) => lane!.pending.push({ envelopes: wire, resolve, reject }));
     if (!lane.flushing) {
       lane.flushing = true;
@@ -80,7 +80,7 @@ export class Producer {
   /** A job delivered after `delayMs`, outside the lane's order (that is what a delay means). */
   async enqueueDelayed(partition: number, envelope: WireEnvelope, delayMs: number, jobId?: string): Promise<void> {
     if (this.closed) throw new Error('producer is closed');
-    const data = jobData([encodeEnvelope(envelope)]);
+    const data = jobData([toWire(envelope)]);
     await this.queue(partition).add('events', data, { ...JOB_OPTIONS, delay: delayMs, jobId });
   }
 

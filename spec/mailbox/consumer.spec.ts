@@ -1,11 +1,11 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { PartitionConsumer, encodeEnvelope, type MailboxJob } from '../../mailbox';
-import { jobData } from '../../mailbox/envelope';
+import { PartitionConsumer, decodeJobData, type MailboxJob } from '../../mailbox';
+import { jobData, toWire } from '../../mailbox/envelope';
 import { redisUrl, uniqueNamespace, cleanupNamespace } from '../helpers/redis';
 
 /** A job as the producer writes it: one envelope. */
-const data = (id: string) => jobData([encodeEnvelope({ id, ts: 1, type: 't', key: 'k', event: { type: 'e' } })]);
+const data = (id: string) => jobData([toWire({ id, ts: 1, type: 't', key: 'k', event: { type: 'e' } })]);
 
 describe('mailbox consumer', () => {
   const ns = uniqueNamespace('consumer');
@@ -29,7 +29,7 @@ describe('mailbox consumer', () => {
     await cleanupNamespace(redisUrl(), ns);
   });
 
-  const ids = (jobs: MailboxJob[]) => jobs.map((j) => j.data && JSON.parse((j.data as { events: string }).events)[0].id);
+  const ids = (jobs: MailboxJob[]) => jobs.map((j) => j.data && decodeJobData(j.data)?.[0]?.id);
 
   it('acknowledging leftovers leaves no job in progress that nobody holds', async () => {
     for (const id of ['a', 'b', 'c', 'd']) await queue.add('events', data(id));

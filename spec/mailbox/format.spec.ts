@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { account } from '../../apps/bank/account-machine';
-import { decodeJobData, MAILBOX_FORMAT } from '../../mailbox';
+import { decodeJobData, eventCount, EVENT_JSON, MAILBOX_FORMAT } from '../../mailbox';
+import { jobData, toWire } from '../../mailbox/envelope';
 import { redisUrl } from '../helpers/redis';
 import { systems } from '../helpers/system';
 import { sleep } from '../helpers/time';
@@ -9,8 +10,24 @@ import { sleep } from '../helpers/time';
 const sys = systems();
 
 describe('mailbox format', () => {
-  it('decodes format 1 and 2 jobs, and refuses a job with any entry that is not an envelope, whole', () => {
+  it('decodes format 1, 2 and 3 jobs, and refuses a job with any entry that is not an envelope, whole', () => {
     const env = { id: 'e1', ts: 5, type: 'account', key: 'a', event: { type: 'deposit', amount: 1 } };
+    // Format 3 (written now): tuples with the event as its JSON text, kept as sent.
+    const asked = { ...env, id: 'e2', ask: 'r1' };
+    const fired = { ...env, id: 'e3', timer: { id: 'd1', token: 4 } };
+    const written = jobData([toWire(env), toWire(asked), toWire(fired)]);
+    expect(written.v).toBe(MAILBOX_FORMAT);
+    expect(eventCount(written)).toBe(3);
+    const decoded = decodeJobData(JSON.parse(JSON.stringify(written)));
+    // toEqual also compares symbol keys: the decoded envelopes carry their event's text.
+    const withText = (e: object) => ({ ...e, [EVENT_JSON]: JSON.stringify(env.event) });
+    expect(decoded).toEqual([env, asked, fired].map(withText));
+    expect(decoded?.[0]?.[EVENT_JSON]).toBe(JSON.stringify(env.event));
+    expect(decodeJobData({ v: 3, events: [toWire(env), [...toWire(env).slice(0, 4), '{"type":']] })).toBeUndefined();
+    expect(decodeJobData({ v: 3, events: [[...toWire(env).slice(0, 4), '[1]']] })).toBeUndefined();
+    expect(decodeJobData({ v: 3, events: [['e1', '5', 'account', 'a', '{"type":"x"}']] })).toBeUndefined();
+    expect(decodeJobData({ v: 3, events: [[...toWire(env), 7]] })).toBeUndefined();
+    expect(decodeJobData({ v: 3, events: 'nope' })).toBeUndefined();
     expect(decodeJobData({ v: 1, events: [env] })).toEqual([env]);
     expect(decodeJobData({ v: 2, n: 2, events: JSON.stringify([env, { ...env, id: 'e2' }]) })).toEqual([env, { ...env, id: 'e2' }]);
     expect(decodeJobData({ v: 2, n: 2, events: JSON.stringify([env, { ...env, key: 7 }]) })).toBeUndefined();
