@@ -1,5 +1,5 @@
 import { encodeEnvelope, EVENT_JSON, type Envelope, type WireEnvelope } from '../mailbox';
-import { dedupMember, toError, type ActorCommit, type JournalEntry, type JsonObject, type OutboxKind, type StepCommit } from '../persistence';
+import { dedupMember, toError, type ActorCommit, type JournalEntry, type JsonObject, type OutboxEntry, type StepCommit } from '../persistence';
 import { sentEvent } from './validation';
 import { applyTimerOps, timerEventId } from './timers';
 import { derivedId } from './ids';
@@ -47,7 +47,8 @@ export type AskReply =
 export class StepBuilder {
   private readonly groups = new Map<string, { actor: LiveActor; expectedSeq: number; entries: JournalEntry[]; sentJson: (string | undefined)[] }>();
   private readonly dedup: string[] = [];
-  private readonly outbox: { kind: OutboxKind; body: string }[] = [];
+  private readonly outputs: string[] = [];
+  private readonly mail: OutboxEntry[] = [];
   private readonly deadLetters: string[] = [];
   private readonly replies: { askId: string; body: string }[] = [];
   private readonly keyStates: { op: 'stop' | 'resume'; ref: string; body: string }[] = [];
@@ -105,9 +106,9 @@ export class StepBuilder {
     group.entries.push(entry);
     group.sentJson.push(env[EVENT_JSON]);
     this.dedup.push(member);
-    for (const body of outputs) this.outbox.push({ kind: 'out', body });
-    for (const m of mail) this.outbox.push({ kind: 'mail', body: encodeEnvelope(m) });
-    for (const body of armed) this.outbox.push({ kind: 'timer', body });
+    for (const body of outputs) this.outputs.push(body);
+    for (const m of mail) this.mail.push({ kind: 'mail', body: encodeEnvelope(m) });
+    for (const body of armed) this.mail.push({ kind: 'timer', body });
     if (mail.length > 0 || armed.length > 0) this.hasMail = true;
     if (reply !== undefined) this.replies.push({ askId: env.ask!, body: reply });
     actor.snapshot = next;
@@ -179,7 +180,7 @@ export class StepBuilder {
       }
       actors.push(commit);
     }
-    return { actors, dedup: this.dedup, outbox: this.outbox, deadLetters: this.deadLetters, replies: this.replies, keyStates: this.keyStates };
+    return { actors, dedup: this.dedup, outputs: this.outputs, mail: this.mail, deadLetters: this.deadLetters, replies: this.replies, keyStates: this.keyStates };
   }
 
   /** The events this step applies, per actor in order (for the `committed` system event). */

@@ -564,7 +564,9 @@ class System implements ActorSystem {
     /** With `until: 'now'`: each outbox's newest record when the iteration began. */
     const ends = untilNow ? this.outbox.tails(this.keys) : undefined;
     ends?.catch(() => {});
-    const buffer: PositionedOutput[] = [];
+    /** Outputs read and not yet yielded: `buffer[taken]` on. */
+    let buffer: PositionedOutput[] = [];
+    let taken = 0;
     let done = false;
     const finish = (): IteratorResult<PositionedOutput> => {
       if (!done) {
@@ -574,9 +576,11 @@ class System implements ActorSystem {
       }
       return { done: true, value: undefined };
     };
-    const next = async (): Promise<IteratorResult<PositionedOutput>> => {
+    const fill = async (): Promise<IteratorResult<PositionedOutput>> => {
       positions ??= from === 'start' ? this.keys.map(() => '0') : from === 'now' ? await this.outbox.tails(this.keys) : decodePosition(from, this.cfg.partitions);
-      while (buffer.length === 0) {
+      while (taken >= buffer.length) {
+        buffer = [];
+        taken = 0;
         if (done || this.closing) return finish();
         if (ends) {
           const end = await ends;
@@ -603,8 +607,10 @@ class System implements ActorSystem {
           }
         }
       }
-      return { done: false, value: buffer.shift()! };
+      return { done: false, value: buffer[taken++]! };
     };
+    // An output already read is handed over without another async step.
+    const next = (): Promise<IteratorResult<PositionedOutput>> => (taken < buffer.length ? Promise.resolve({ done: false, value: buffer[taken++]! }) : fill());
     return { next, return: async () => finish() };
   }
 

@@ -66,7 +66,7 @@ export async function runReplayBench(redisUrl: string, opts: { tail?: number; ke
     const hot = actorRef('account', 'hot');
     for (let from = 1; from <= tailEvents; from += 5_000) {
       const entries = deposits('hot', Math.min(5_000, tailEvents - from + 1), from);
-      await commits.commit(keys, lease.lease, { actors: [{ ref: hot, expectedSeq: from - 1, entries }], dedup: [], outbox: [], deadLetters: [], replies: [], keyStates: [] });
+      await commits.commit(keys, lease.lease, { actors: [{ ref: hot, expectedSeq: from - 1, entries }], dedup: [], outputs: [], mail: [], deadLetters: [], replies: [], keyStates: [] });
     }
     const journals = new JournalStore(client);
     let best = { load: Infinity, replay: Infinity };
@@ -92,7 +92,7 @@ export async function runReplayBench(redisUrl: string, opts: { tail?: number; ke
         for (const e of entries.slice(1, 20)) s = runner.replayOne(s, e);
         actors.push({ ref: actorRef('account', key), expectedSeq: 0, entries, snapshot: { seq: 20, version: 1, state: runner.persist(s.snapshot) } });
       }
-      await commits.commit(keys, lease.lease, { actors, dedup: [], outbox: [], deadLetters: [], replies: [], keyStates: [] });
+      await commits.commit(keys, lease.lease, { actors, dedup: [], outputs: [], mail: [], deadLetters: [], replies: [], keyStates: [] });
     }
     await new LeaseStore(client).release(keys, lease.lease);
 

@@ -23,8 +23,9 @@ export interface ActorCommit {
 
 export type OutboxKind = 'out' | 'mail' | 'timer';
 
+/** An entry of the mail stream: mail to an actor, or a durable timer armed (relayed to the queues). */
 export interface OutboxEntry {
-  kind: OutboxKind;
+  kind: Exclude<OutboxKind, 'out'>;
   body: string;
 }
 
@@ -62,7 +63,10 @@ export interface StepCommit {
   actors: ActorCommit[];
   /** De-dup members of every event id this step consumes (applied or dead-lettered). */
   dedup: string[];
-  outbox: OutboxEntry[];
+  /** Outputs (the stored form of an `Output`), to the outputs stream. */
+  outputs: string[];
+  /** Mail and armed timers, to the mail stream (relayed after the commit). */
+  mail: OutboxEntry[];
   deadLetters: string[];
   replies: { askId: string; body: string }[];
   /** Actors stopped by supervision, or resumed. */
@@ -98,6 +102,10 @@ export interface CommitLimits {
   /** Approximate MAXLEN of the outbox and dead-letter streams. */
   streamMaxLen: number;
   replyTtlMs: number;
+}
+
+function append(to: (string | number)[], items: readonly (string | number)[]): void {
+  for (let i = 0; i < items.length; i++) to.push(items[i]!);
 }
 
 /** The atomic commit of a step, and the de-dup pre-check that precedes it. */
@@ -144,6 +152,7 @@ export class CommitStore {
    */
   async commit(keys: PartitionKeys, lease: Lease, step: StepCommit, now = Date.now()): Promise<CommitResult> {
     const q = step.queue;
+    // One array, passed as one argument (ioredis flattens it): no spread of thousands of arguments.
     const argv: (string | number)[] = [
       lease.value,
       keys.prefix,
@@ -166,26 +175,31 @@ export class CommitStore {
       if (a.snapshot) snapshots.push(g + 1, a.snapshot.seq, a.snapshot.version, JSON.stringify(a.snapshot.state), JSON.stringify(a.snapshot.timers ?? {}));
       if (a.ttlMs) expiries.push(g + 1, a.ttlMs);
     });
-    argv.push(snapshots.length / 5, ...snapshots, expiries.length / 2, ...expiries);
-    argv.push(step.dedup.length, ...step.dedup);
-    // Outputs (to the outbox stream, body only) and mail (to the mail stream): two sections.
-    const outputs: string[] = [];
-    const mail: string[] = [];
-    for (const o of step.outbox) {
-      if (o.kind === 'out') outputs.push(o.body);
-      else mail.push(o.kind, o.body);
-    }
-    argv.push(outputs.length, ...outputs, mail.length / 2, ...mail);
-    argv.push(step.deadLetters.length, ...step.deadLetters);
+    argv.push(snapshots.length / 5);
+    append(argv, snapshots);
+    argv.push(expiries.length / 2);
+    append(argv, expiries);
+    argv.push(step.dedup.length);
+    append(argv, step.dedup);
+    // Outputs (to the outputs stream, body only) and mail (to the mail stream): two sections.
+    argv.push(step.outputs.length);
+    append(argv, step.outputs);
+    argv.push(step.mail.length);
+    for (const m of step.mail) argv.push(m.kind, m.body);
+    argv.push(step.deadLetters.length);
+    append(argv, step.deadLetters);
     argv.push(step.replies.length);
     for (const r of step.replies) argv.push(r.askId, r.body);
     argv.push(step.keyStates.length);
     for (const k of step.keyStates) argv.push(k.op, k.ref, k.body);
     const ack = q?.acknowledge ?? { ids: [], deleteKeys: [] };
-    argv.push(ack.ids.length, ...ack.ids, ack.deleteKeys.length, ...ack.deleteKeys);
+    argv.push(ack.ids.length);
+    append(argv, ack.ids);
+    argv.push(ack.deleteKeys.length);
+    append(argv, ack.deleteKeys);
 
     // Without a guard, the queue's keys are never read: any keys of the partition's slot do.
-    const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, q?.activeKey ?? keys.lease, q?.waitingKey ?? keys.lease, q?.wakeMarker?.key ?? keys.lease, ...argv);
+    const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, q?.activeKey ?? keys.lease, q?.waitingKey ?? keys.lease, q?.wakeMarker?.key ?? keys.lease, argv);
     const code = Number(reply[0]);
     if (code === 1) return { lastOutputId: String(reply[1]), waiting: Number(reply[2]) };
     if (code === -1) throw new LeaseLostError(keys.partition, lease.value, String(reply[1]));

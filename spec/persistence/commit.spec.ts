@@ -21,7 +21,8 @@ function step(ref: string, expectedSeq: number, ids: string[], extra: Partial<St
   return {
     actors: [{ ref, expectedSeq, entries: ids.map((id, i) => ({ seq: expectedSeq + i + 1, id, ts: 1, event: { type: 'e', id } })) }],
     dedup: ids.map((id) => `${ref}|${id}`),
-    outbox: ids.map((id) => ({ kind: 'out' as const, body: JSON.stringify({ id }) })),
+    outputs: ids.map((id) => JSON.stringify({ id })),
+    mail: [],
     deadLetters: [],
     replies: [],
     keyStates: [],
