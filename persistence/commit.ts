@@ -2,6 +2,7 @@ import { DuplicateCommitError, ForeignJobsActiveError, LeaseLostError, SeqConfli
 import { encodeEntry, type JournalEntry, type StoredSnapshot } from './journal';
 import type { PartitionKeys } from './keys';
 import type { Lease } from './lease';
+import { packItems } from './pack';
 import { registerScripts, type RedisClient } from './scripts';
 
 /** What one actor's part of a step commits. */
@@ -152,8 +153,7 @@ export class CommitStore {
    */
   async commit(keys: PartitionKeys, lease: Lease, step: StepCommit, now = Date.now()): Promise<CommitResult> {
     const q = step.queue;
-    // One array, passed as one argument (ioredis flattens it): no spread of thousands of arguments.
-    const argv: (string | number)[] = [
+    const header: (string | number | Buffer)[] = [
       lease.value,
       keys.prefix,
       now,
@@ -164,8 +164,9 @@ export class CommitStore {
       step.unchecked ? '1' : '0',
       q ? q.held : -1,
       q?.wakeMarker?.member ?? '',
-      step.actors.length,
     ];
+    // The sections, packed into one argument (see packItems).
+    const argv: (string | number)[] = [step.actors.length];
     // Per group only what every event needs; snapshots and expiries (rarer) name their group.
     const snapshots: (string | number)[] = [];
     const expiries: (string | number)[] = [];
@@ -199,7 +200,7 @@ export class CommitStore {
     append(argv, ack.deleteKeys);
 
     // Without a guard, the queue's keys are never read: any keys of the partition's slot do.
-    const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, q?.activeKey ?? keys.lease, q?.waitingKey ?? keys.lease, q?.wakeMarker?.key ?? keys.lease, argv);
+    const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, q?.activeKey ?? keys.lease, q?.waitingKey ?? keys.lease, q?.wakeMarker?.key ?? keys.lease, [...header, packItems(argv)]);
     const code = Number(reply[0]);
     if (code === 1) return { lastOutputId: String(reply[1]), waiting: Number(reply[2]) };
     if (code === -1) throw new LeaseLostError(keys.partition, lease.value, String(reply[1]));

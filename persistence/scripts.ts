@@ -24,7 +24,7 @@ export type RedisClient = Redis | Cluster;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    kfCommit(lease: string, dedup: string, outbox: string, active: string, waiting: string, wakeMarker: string, argv: (string | number)[]): Result<(string | number)[], Context>;
+    kfCommit(lease: string, dedup: string, outbox: string, active: string, waiting: string, wakeMarker: string, argv: (string | number | Buffer)[]): Result<(string | number)[], Context>;
     kfLoad(snapshot: string, journal: string, upTo: string | number, ignoreSnapshot: string): Result<(string | number)[], Context>;
     kfLeaseAcquire(lease: string, epoch: string, owner: string, ttlMs: number): Result<(string | number)[], Context>;
     kfLeaseRenew(lease: string, value: string, ttlMs: number): Result<number, Context>;

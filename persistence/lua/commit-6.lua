@@ -34,8 +34,14 @@
           queue adds it with every job and again on every job it hands out, to
           wake other consumers; the partition's owner is the only one, so with
           nothing waiting it would wake its next blocking fetch for nothing
-  then eleven sections, each a count followed by its items (what every event
-  has takes as few arguments as it can: each costs Redis a Lua string):
+  ARGV[11] the rest, packed: a sequence of items, each a 4-byte big-endian
+          byte length and that many bytes (numbers as their decimal text).
+          Thousands of arguments would each cost the client a length count and
+          a piece of the command text; one blob is written in one pass, and
+          struct.unpack gives each item back as the Lua string an argument
+          would have been. The items form eleven sections, each a count
+          followed by its items (what every event has takes as few items as
+          it can):
     G groups, each: actorRef, expectedSeq, n, <n journal entries>
     S snapshots, each: groupIndex (1-based), snapshotSeq, version, snapshotJson,
       timersJson
@@ -82,17 +88,28 @@ local maxLen = ARGV[6]
 local stoppedKey = prefix .. "stopped"
 -- An empty stopped set (the usual case) is not looked up per actor.
 local checkStopped = ARGV[8] == "1" and rcall("EXISTS", stoppedKey) == 1
-local i = 11
+
+-- The packed items (ARGV[11]) as an array A, read in order from i.
+local A = {}
+do
+  local blob, pos, n, size = ARGV[11], 1, 0, #ARGV[11]
+  local unpackItem = struct.unpack
+  while pos <= size do
+    n = n + 1
+    A[n], pos = unpackItem(">I4c0", blob, pos)
+  end
+end
+local i = 1
 
 -- Parse and check the groups.
-local groupCount = tonumber(ARGV[i]); i = i + 1
+local groupCount = tonumber(A[i]); i = i + 1
 local groups = {}
 for g = 1, groupCount do
-  local ref = ARGV[i]
-  local n = tonumber(ARGV[i + 2])
+  local ref = A[i]
+  local n = tonumber(A[i + 2])
   local journalKey = prefix .. "j:" .. ref
   local actual = rcall("LLEN", journalKey)
-  if actual ~= tonumber(ARGV[i + 1]) then
+  if actual ~= tonumber(A[i + 1]) then
     return { -2, g - 1, actual }
   end
   if checkStopped and rcall("HEXISTS", stoppedKey, ref) == 1 then
@@ -101,23 +118,23 @@ for g = 1, groupCount do
   groups[g] = { journalKey, i + 3, n, ref }
   i = i + 3 + n
 end
-local snapshotCount = tonumber(ARGV[i]); i = i + 1
+local snapshotCount = tonumber(A[i]); i = i + 1
 local snapshotFirst = i
 i = i + 5 * snapshotCount
-local expiryCount = tonumber(ARGV[i]); i = i + 1
+local expiryCount = tonumber(A[i]); i = i + 1
 local expiryFirst = i
 i = i + 2 * expiryCount
 
 -- De-dup members are checked and added CHUNK at a time (one call each, not one per event).
 local CHUNK = 500
-local dedupCount = tonumber(ARGV[i]); i = i + 1
+local dedupCount = tonumber(A[i]); i = i + 1
 local dedupFirst = i
 for from = 0, dedupCount - 1, CHUNK do
   local last = math.min(from + CHUNK, dedupCount) - 1
-  local scores = rcall("ZMSCORE", KEYS[2], unpack(ARGV, dedupFirst + from, dedupFirst + last))
+  local scores = rcall("ZMSCORE", KEYS[2], unpack(A, dedupFirst + from, dedupFirst + last))
   for d = 1, #scores do
     if scores[d] then
-      return { -3, ARGV[dedupFirst + from + d - 1] }
+      return { -3, A[dedupFirst + from + d - 1] }
     end
   end
 end
@@ -130,18 +147,18 @@ for g = 1, groupCount do
   local done = 0
   while done < n do
     local k = math.min(CHUNK, n - done)
-    rcall("RPUSH", grp[1], unpack(ARGV, from + done, from + done + k - 1))
+    rcall("RPUSH", grp[1], unpack(A, from + done, from + done + k - 1))
     done = done + k
   end
 end
 for s = 0, snapshotCount - 1 do
   local at = snapshotFirst + 5 * s
-  local snapshotKey = prefix .. "s:" .. groups[tonumber(ARGV[at])][4]
-  rcall("HSET", snapshotKey, "seq", ARGV[at + 1], "version", ARGV[at + 2], "state", ARGV[at + 3], "timers", ARGV[at + 4], "at", now)
+  local snapshotKey = prefix .. "s:" .. groups[tonumber(A[at])][4]
+  rcall("HSET", snapshotKey, "seq", A[at + 1], "version", A[at + 2], "state", A[at + 3], "timers", A[at + 4], "at", now)
 end
 for e = 0, expiryCount - 1 do
-  local grp = groups[tonumber(ARGV[expiryFirst + 2 * e])]
-  local ttl = ARGV[expiryFirst + 2 * e + 1]
+  local grp = groups[tonumber(A[expiryFirst + 2 * e])]
+  local ttl = A[expiryFirst + 2 * e + 1]
   rcall("PEXPIRE", grp[1], ttl)
   rcall("PEXPIRE", prefix .. "s:" .. grp[4], ttl)
 end
@@ -151,7 +168,7 @@ for from = 0, dedupCount - 1, CHUNK do
   local scored = {}
   for d = from, last do
     scored[#scored + 1] = now
-    scored[#scored + 1] = ARGV[dedupFirst + d]
+    scored[#scored + 1] = A[dedupFirst + d]
   end
   rcall("ZADD", KEYS[2], unpack(scored))
 end
@@ -165,51 +182,51 @@ end
 
 local lastId = ""
 local mailKey = prefix .. "mail"
-local outCount = tonumber(ARGV[i]); i = i + 1
+local outCount = tonumber(A[i]); i = i + 1
 for o = 1, outCount do
   -- Only the body: a record without a kind is an output (older records also say "kind" "out").
-  lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "body", ARGV[i])
+  lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "body", A[i])
   i = i + 1
 end
-local mailCount = tonumber(ARGV[i]); i = i + 1
+local mailCount = tonumber(A[i]); i = i + 1
 for m = 1, mailCount do
-  rcall("XADD", mailKey, "*", "kind", ARGV[i], "body", ARGV[i + 1])
+  rcall("XADD", mailKey, "*", "kind", A[i], "body", A[i + 1])
   i = i + 2
 end
 
-local dlqCount = tonumber(ARGV[i]); i = i + 1
+local dlqCount = tonumber(A[i]); i = i + 1
 for l = 1, dlqCount do
-  rcall("XADD", prefix .. "dlq", "MAXLEN", "~", maxLen, "*", "body", ARGV[i])
+  rcall("XADD", prefix .. "dlq", "MAXLEN", "~", maxLen, "*", "body", A[i])
   i = i + 1
 end
 
-local replyCount = tonumber(ARGV[i]); i = i + 1
+local replyCount = tonumber(A[i]); i = i + 1
 for r = 1, replyCount do
-  local replyKey = prefix .. "r:" .. ARGV[i]
-  rcall("RPUSH", replyKey, ARGV[i + 1])
+  local replyKey = prefix .. "r:" .. A[i]
+  rcall("RPUSH", replyKey, A[i + 1])
   rcall("PEXPIRE", replyKey, ARGV[7])
   i = i + 2
 end
 
-local stateCount = tonumber(ARGV[i]); i = i + 1
+local stateCount = tonumber(A[i]); i = i + 1
 for k = 1, stateCount do
-  if ARGV[i] == "stop" then
-    rcall("HSET", stoppedKey, ARGV[i + 1], ARGV[i + 2])
+  if A[i] == "stop" then
+    rcall("HSET", stoppedKey, A[i + 1], A[i + 2])
   else
-    rcall("HDEL", stoppedKey, ARGV[i + 1])
+    rcall("HDEL", stoppedKey, A[i + 1])
   end
   i = i + 3
 end
 
-local ackCount = tonumber(ARGV[i]); i = i + 1
+local ackCount = tonumber(A[i]); i = i + 1
 -- LREM from the tail: the queue pushes taken jobs at the head, so the oldest (named first) are found at once.
 for a = 1, ackCount do
-  rcall("LREM", KEYS[4], -1, ARGV[i])
+  rcall("LREM", KEYS[4], -1, A[i])
   i = i + 1
 end
-local delCount = tonumber(ARGV[i]); i = i + 1
+local delCount = tonumber(A[i]); i = i + 1
 for from = 0, delCount - 1, CHUNK do
-  rcall("DEL", unpack(ARGV, i + from, i + math.min(from + CHUNK, delCount) - 1))
+  rcall("DEL", unpack(A, i + from, i + math.min(from + CHUNK, delCount) - 1))
 end
 i = i + delCount
 

@@ -96,6 +96,20 @@ describe('persistence: commit, leases and fencing', () => {
     expect(await client.xlen(keys.outbox)).toBe(2);
   });
 
+  it('carries every item of the packed argument byte for byte: multi-byte text, empty strings, long items', async () => {
+    const got = await leases.acquire(keys, 'w', 5_000);
+    if (!got.acquired) throw new Error('no lease');
+    const ref = 't:ключ-€';
+    const ids = ['é1', '😀', 'x'.repeat(70_000)];
+    const bodies = ['{"v":"€ and 😀"}', '', '{"v":"\\u0000 \\n"}'];
+    await commits.commit(keys, got.lease, step(ref, 0, ids, { outputs: bodies, replies: [{ askId: 'ä', body: '' }] }));
+    expect((await journals.load(keys, ref)).tail.map((e) => e.id)).toEqual(ids);
+    expect(await commits.applied(keys, ids.map((id) => `${ref}|${id}`))).toEqual([true, true, true]);
+    const stream = await client.xrange(keys.outbox, '-', '+');
+    expect(stream.map(([, fields]) => fields[1])).toEqual(bodies);
+    expect(await client.lrange(keys.reply('ä'), 0, -1)).toEqual(['']);
+  });
+
   it('refuses a commit from a worker whose lease expired or was taken over, writing nothing', async () => {
     const old = await leases.acquire(keys, 'zombie', 200);
     if (!old.acquired) throw new Error('no lease');
