@@ -20,7 +20,7 @@ export interface LiveActor {
   /** Actions of the initial transition, owed to the first step of a new key. */
   initialActions: ExecutableAction[] | undefined;
   lastUsed: number;
-  /** `,"type":…,"key":…` of the stored form of this actor's outputs (made once, see StepBuilder.apply). */
+  /** `,"type":…,"key":…,"seq":` of the stored form of this actor's outputs (made once, see StepBuilder.apply). */
   outputHead?: string;
   /** ActorHost's insertion count when this actor was last put at the end of the eviction order. */
   placedAt?: number;

@@ -85,6 +85,7 @@ interface Failure {
 
 type StepResult = { ok: true } | { ok: false; failure: Failure };
 const STEP_OK: StepResult = { ok: true };
+const NO_MAIL: readonly Envelope[] = Object.freeze([]);
 
 /**
  * How bad a failure to rebuild an actor is, or undefined when it is not of
@@ -603,7 +604,7 @@ export class PartitionWorker {
     }
     const outcome = this.stepOnce(runner, actor, it.env);
     if (!outcome.ok) return { ok: false, failure: { error: outcome.error, severity: outcome.severity, seq: actor.seq } };
-    step.apply(actor, it.env, outcome.snapshot, outcome.effects, outcome.mail ?? [], this.deps.now(), it.member);
+    step.apply(actor, it.env, outcome.snapshot, outcome.effects, outcome.mail ?? NO_MAIL, this.deps.now(), it.member);
     return STEP_OK;
   }
 

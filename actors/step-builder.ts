@@ -38,6 +38,8 @@ export type AskReply =
   | { kind: 'duplicate' }
   | { kind: 'dead-letter'; error: string };
 
+const NONE: readonly string[] = Object.freeze([]);
+
 /**
  * Collects what a sequence of applied events of one partition commits: the
  * journal entries per actor, outputs and mail for the outbox, de-dup records,
@@ -47,7 +49,7 @@ export type AskReply =
 export class StepBuilder {
   private readonly groups = new Map<string, { actor: LiveActor; expectedSeq: number; entries: JournalEntry[]; sentJson: (string | undefined)[] }>();
   private readonly dedup: string[] = [];
-  private readonly outputs: string[] = [];
+  private readonly outputs: string[][] = [];
   private readonly mail: OutboxEntry[] = [];
   private readonly deadLetters: string[] = [];
   private readonly replies: { askId: string; body: string }[] = [];
@@ -69,7 +71,7 @@ export class StepBuilder {
    * validated by the caller; `member` is the event's de-dup member, when the
    * caller has it already.
    */
-  apply(actor: LiveActor, env: WireEnvelope, next: AnyMachineSnapshot, effects: StepEffects, mail: Envelope[], now: number, member = dedupMember(actor.ref, env.id)): void {
+  apply(actor: LiveActor, env: WireEnvelope, next: AnyMachineSnapshot, effects: StepEffects, mail: readonly Envelope[], now: number, member = dedupMember(actor.ref, env.id)): void {
     const seq = actor.seq + 1;
     // Timers: a firing consumes its timer; the step's operations arm and cancel others.
     let timers = actor.timers;
@@ -78,7 +80,7 @@ export class StepBuilder {
       delete timers[env.timer.id];
     }
     if (effects.timers.length > 0) timers = applyTimerOps(timers, effects.timers, seq, env.ts);
-    const armed = effects.timers.length === 0 ? [] : effects.timers.flatMap((o) => {
+    const armed = effects.timers.length === 0 ? NONE : effects.timers.flatMap((o) => {
       if (o.op !== 'schedule') return [];
       const t = timers[o.id];
       if (!t || t.token !== seq) return [];
@@ -87,9 +89,10 @@ export class StepBuilder {
     });
     // Everything that can throw (serializing) happens before the first mutation.
     // The stored form of an `Output` ({ id, type, key, seq, event }), around the event's JSON text.
-    actor.outputHead ??= `,"type":${JSON.stringify(actor.type)},"key":${JSON.stringify(actor.key)}`;
-    const head = `${actor.outputHead},"seq":${seq},"event":`;
-    const outputs = effects.outputs.map((json, n) => `{"id":"${derivedId(`${actor.ref}/${seq}/out/${n}`)}"${head}${json}}`);
+    // In parts, written one after the other by the commit (see packItems): never concatenated.
+    actor.outputHead ??= `,"type":${JSON.stringify(actor.type)},"key":${JSON.stringify(actor.key)},"seq":`;
+    const seqText = String(seq);
+    const outputs = effects.outputs.map((json, n) => ['{"id":"', derivedId(`${actor.ref}/${seqText}/out/${n}`), '"', actor.outputHead!, seqText, ',"event":', json, '}']);
     let reply: string | undefined;
     if (env.ask) {
       const r: AskReply = { kind: 'state', state: stateView(actor.type, actor.key, next, seq, this.runners.get(actor.type)!.def.version) };

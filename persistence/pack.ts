@@ -17,12 +17,23 @@ let scratch = Buffer.allocUnsafe(256 * 1024);
 /** Larger packings get a buffer of their own rather than growing the scratch for good. */
 const SCRATCH_MAX = 16 * 1024 * 1024;
 
-export function packItems(items: readonly (string | number)[]): Buffer {
+/**
+ * An item: a string, a number, or a string given in parts (written one after
+ * the other: text built from pieces is never concatenated, only encoded).
+ */
+export type PackItem = string | number | readonly string[];
+
+export function packItems(items: readonly PackItem[]): Buffer {
   // A UTF-16 code unit is at most 3 UTF-8 bytes; a number's text at most 24 characters.
   let bound = 0;
   for (let k = 0; k < items.length; k++) {
     const x = items[k]!;
-    bound += 4 + (typeof x === 'string' ? x.length * 3 : 24);
+    if (typeof x === 'string') bound += 4 + x.length * 3;
+    else if (typeof x === 'number') bound += 28;
+    else {
+      bound += 4;
+      for (let p = 0; p < x.length; p++) bound += x[p]!.length * 3;
+    }
   }
   let buf = scratch;
   if (bound > buf.length) {
@@ -32,7 +43,13 @@ export function packItems(items: readonly (string | number)[]): Buffer {
   let off = 0;
   for (let k = 0; k < items.length; k++) {
     const x = items[k]!;
-    const n = buf.write(typeof x === 'string' ? x : String(x), off + 4, 'utf8');
+    let n: number;
+    if (typeof x === 'string') n = buf.write(x, off + 4, 'utf8');
+    else if (typeof x === 'number') n = buf.write(String(x), off + 4, 'latin1');
+    else {
+      n = 0;
+      for (let p = 0; p < x.length; p++) n += buf.write(x[p]!, off + 4 + n, 'utf8');
+    }
     buf.writeUInt32BE(n, off);
     off += 4 + n;
   }

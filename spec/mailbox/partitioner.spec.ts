@@ -9,6 +9,20 @@ describe('mailbox: partitioner', () => {
     expect(partitionOf('account', 'ü:{x}', 1024)).toBe(247);
   });
 
+  it('hashes the UTF-8 bytes of any text, surrogate pairs and lone surrogates included', () => {
+    // The definition, byte by byte: what the allocation-free encoder must agree with.
+    const byBytes = (type: string, key: string, n: number) => {
+      let h = 0x811c9dc5;
+      for (const b of Buffer.from(`${type}\u0000${key}`, 'utf8')) h = Math.imul(h ^ b, 0x01000193);
+      return (h >>> 0) % n;
+    };
+    const samples = ['', 'a', 'é', 'ü:{x}', '€', '😀', 'a😀b', '\ud800', 'x\udc00', '\udbff\udfff', '\ud83d', 'ключ', '中文', '\u0000', '\u07ff\u0800\uffff'];
+    for (let i = 0; i < 500; i++) samples.push(String.fromCharCode(...Array.from({ length: 1 + (i % 7) }, (_, j) => (i * 7919 + j * 104_729) % 0x10000)));
+    for (const key of samples) {
+      for (const n of [7, 16, 1024]) expect(partitionOf('t€', key, n)).toBe(byBytes('t€', key, n));
+    }
+  });
+
   it('spreads keys evenly over partitions', () => {
     const counts = new Array(16).fill(0);
     for (let i = 0; i < 16_000; i++) counts[partitionOf('account', `user-${i}`, 16)]++;
