@@ -21,6 +21,7 @@ export {
   ActorStoppedError,
   RehydrationError,
   MAX_KEY_BYTES,
+  WORKER_NODE_FLAGS,
   type ActorOptions,
   type ActorDefinition,
   type ActorSystem,

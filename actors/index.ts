@@ -32,6 +32,7 @@ export {
   type VersionMismatchReason,
 } from './errors';
 export { MAX_KEY_BYTES } from './validation';
+export { WORKER_NODE_FLAGS } from './node-flags';
 export type { VerifyOptions, VerifyReport, VerifyMismatch, VerifyError, VerifySkipped, VerifiedState } from './verify';
 export * from './windows';
 export * from './joins';

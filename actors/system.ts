@@ -417,8 +417,10 @@ class System implements ActorSystem {
   async send(type: string, key: string, event: unknown, opts: SendOptions = {}): Promise<{ id: string }> {
     this.ensureOpen();
     const env = toEnvelope({ type, key, event, id: opts.id, ts: opts.ts }, this.limits, Date.now());
+    // Only the id outlives the write: the envelope is garbage once the producer has its wire form.
+    const { id } = env;
     await this.enqueue(env, opts.delayMs);
-    return { id: env.id };
+    return { id };
   }
 
   private async enqueue(env: Envelope, delayMs: number | undefined): Promise<void> {
@@ -447,8 +449,9 @@ class System implements ActorSystem {
       if (!list) byPartition.set(p, (list = []));
       list.push(env);
     }
+    const ids = envs.map((e) => e.id);
     await Promise.all([...byPartition].map(([p, list]) => this.producer.enqueue(p, list)));
-    return { ids: envs.map((e) => e.id) };
+    return { ids };
   }
 
   async ask(type: string, key: string, event: unknown, opts: SendOptions & { timeoutMs?: number } = {}): Promise<ActorState> {

@@ -119,6 +119,8 @@ function parseFlags(argv: string[]): Flags {
 // helpers
 
 const log = (...a: unknown[]) => console.error('[bench]', ...a);
+/** Node's flags for this run (both sides run under them; `npm run bench` passes WORKER_NODE_FLAGS), tsx's loader left out. */
+const nodeFlags = () => process.execArgv.filter((a, i, all) => a !== '--import' && all[i - 1] !== '--import');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function percentile(sorted: number[], p: number): number {
@@ -279,7 +281,8 @@ class WorkerProcs {
   constructor(n: number, mode: 'engine' | 'raw', env: Record<string, string>) {
     for (let i = 0; i < n; i++) {
       const proc = fork(path.join(__dirname, 'bench-worker.ts'), [], {
-        execArgv: ['--import', 'tsx'],
+        // The bench's own Node flags (WORKER_NODE_FLAGS when run by `npm run bench`), --import tsx included.
+        execArgv: process.execArgv,
         env: { ...process.env, ...env, BENCH_MODE: mode, BENCH_INDEX: String(i), BENCH_PROCS: String(n) },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
@@ -828,7 +831,7 @@ async function main(): Promise<number> {
   const info = await admin.info('server');
   const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
   const appendonly = ((await admin.config('GET', 'appendonly')) as string[])[1] ?? '?';
-  log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), redis ${redisVersion} (appendonly ${appendonly}), load ${os.loadavg().map(r2).join(' ')}`);
+  log(`node ${process.version} (flags: ${nodeFlags().join(' ') || 'none'}), ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), redis ${redisVersion} (appendonly ${appendonly}), load ${os.loadavg().map(r2).join(' ')}`);
   log(`events ${f.events}, keys ${f.keys}, partitions ${f.partitions}, window ${f.window}, chunk ${f.chunk}, latency ${f.rate}/s for ${f.seconds} s`);
 
   let engine: EngineResult | undefined;
@@ -843,7 +846,7 @@ async function main(): Promise<number> {
   }
   if (!engine || !raw) {
     // --only: the side's own figures, no ratios.
-    process.stdout.write(JSON.stringify({ engine, raw, node: process.version, date: new Date().toISOString() }, null, f.json ? undefined : 2) + '\n');
+    process.stdout.write(JSON.stringify({ engine, raw, node: process.version, nodeFlags: nodeFlags(), date: new Date().toISOString() }, null, f.json ? undefined : 2) + '\n');
     return engine && !engineCorrect(engine) ? 1 : 0;
   }
 
@@ -913,6 +916,7 @@ async function main(): Promise<number> {
     },
     engineRevision: revision,
     node: process.version,
+    nodeFlags: nodeFlags(),
     nproc: os.cpus().length,
     cpu: os.cpus()[0]?.model,
     redisVersion,

@@ -303,11 +303,11 @@ export async function ensureRedis({ purpose = 'dev', quiet = false } = {}) {
 }
 
 /**
- * Install deps if needed, find or start Redis, run `node --import tsx <entry> args` with
+ * Install deps if needed, find or start Redis, run `node <nodeFlags> --import tsx <entry> args` with
  * REDIS_URL set, stop Redis after the child exited, and exit with its code.
  * What `npm start` and `npm run bench` share.
  */
-export async function runTsWithRedis(entry, args, { purpose }) {
+export async function runTsWithRedis(entry, args, { purpose, nodeFlags = [] }) {
   let redis;
   try {
     ensureDeps();
@@ -318,7 +318,7 @@ export async function runTsWithRedis(entry, args, { purpose }) {
   }
   let code = 1;
   try {
-    code = await runChild(process.execPath, ['--import', 'tsx', entry, ...args], {
+    code = await runChild(process.execPath, [...nodeFlags, '--import', 'tsx', entry, ...args], {
       env: { ...process.env, REDIS_URL: redis.url },
     });
   } catch (e) {

@@ -2,12 +2,13 @@
 // namespace helpers (and the public deleteNamespace), a private redis-server surviving kill -9 via AOF, when
 // the bootstrap reinstalls node_modules, and Jest's handling of the ESM-only
 // uuid package.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { v7, validate, version } from 'uuid';
-import { deleteNamespace } from '../index';
+import { deleteNamespace, WORKER_NODE_FLAGS } from '../index';
 import { depsPlan, REQUIRED_BINS } from '../scripts/lib/deps.cjs';
 import { pingUrl } from '../scripts/lib/redis-server.cjs';
 import {
@@ -173,5 +174,16 @@ describe('uuid (ESM-only) under Jest', () => {
     expect(validate(a)).toBe(true);
     expect(version(a)).toBe(7);
     expect(a < b).toBe(true);
+  });
+});
+
+describe('Node flags of worker processes', () => {
+  it('npm run bench runs under WORKER_NODE_FLAGS, which V8 accepts', () => {
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const passed = [...pkg.scripts.bench!.matchAll(/--node-option=(\S+)/g)].map((m) => m[1]);
+    expect(passed).toEqual([...WORKER_NODE_FLAGS]);
+    // A flag Node does not know would stop every worker at start.
+    const out = execFileSync(process.execPath, [...WORKER_NODE_FLAGS, '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().total_available_size > 0))'], { encoding: 'utf8' });
+    expect(out).toBe('true');
   });
 });

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { WORKER_NODE_FLAGS } from '../../index';
 
 /**
  * The service's supervisor of worker processes: it spawns `workers` child
@@ -151,7 +152,7 @@ export class WorkerPool extends EventEmitter {
 
   private spawn(s: Slot): void {
     const slot = s.info.slot;
-    const child = spawn(process.execPath, ['--import', 'tsx', this.script], {
+    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', this.script], {
       cwd: ROOT,
       env: {
         ...process.env,
