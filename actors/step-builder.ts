@@ -49,7 +49,7 @@ const NONE: readonly string[] = Object.freeze([]);
 export class StepBuilder {
   private readonly groups = new Map<string, { actor: LiveActor; expectedSeq: number; entries: JournalEntry[]; sentJson: (string | undefined)[] }>();
   private readonly dedup: string[] = [];
-  private readonly outputs: string[][] = [];
+  private readonly outputs: string[] = [];
   private readonly mail: OutboxEntry[] = [];
   private readonly deadLetters: string[] = [];
   private readonly replies: { askId: string; body: string }[] = [];
@@ -89,10 +89,8 @@ export class StepBuilder {
     });
     // Everything that can throw (serializing) happens before the first mutation.
     // The stored form of an `Output` ({ id, type, key, seq, event }), around the event's JSON text.
-    // In parts, written one after the other by the commit (see packItems): never concatenated.
     actor.outputHead ??= `,"type":${JSON.stringify(actor.type)},"key":${JSON.stringify(actor.key)},"seq":`;
-    const seqText = String(seq);
-    const outputs = effects.outputs.map((json, n) => ['{"id":"', derivedId(`${actor.ref}/${seqText}/out/${n}`), '"', actor.outputHead!, seqText, ',"event":', json, '}']);
+    const outputs = effects.outputs.map((json, n) => `{"id":"${derivedId(`${actor.ref}/${seq}/out/${n}`)}"${actor.outputHead}${seq},"event":${json}}`);
     let reply: string | undefined;
     if (env.ask) {
       const r: AskReply = { kind: 'state', state: stateView(actor.type, actor.key, next, seq, this.runners.get(actor.type)!.def.version) };

@@ -1,8 +1,8 @@
 import { DuplicateCommitError, ForeignJobsActiveError, LeaseLostError, SeqConflictError, StoppedActorCommitError } from './errors';
-import { entryParts, type JournalEntry, type StoredSnapshot } from './journal';
+import { encodeEntry, type JournalEntry, type StoredSnapshot } from './journal';
 import type { PartitionKeys } from './keys';
 import type { Lease } from './lease';
-import { packItems, type PackItem } from './pack';
+import { packItems } from './pack';
 import { registerScripts, type RedisClient } from './scripts';
 
 /** What one actor's part of a step commits. */
@@ -64,8 +64,8 @@ export interface StepCommit {
   actors: ActorCommit[];
   /** De-dup members of every event id this step consumes (applied or dead-lettered). */
   dedup: string[];
-  /** Outputs (the stored form of an `Output`, as text or its parts), to the outputs stream. */
-  outputs: (string | readonly string[])[];
+  /** Outputs (the stored form of an `Output`), to the outputs stream. */
+  outputs: string[];
   /** Mail and armed timers, to the mail stream (relayed after the commit). */
   mail: OutboxEntry[];
   deadLetters: string[];
@@ -105,7 +105,7 @@ export interface CommitLimits {
   replyTtlMs: number;
 }
 
-function append(to: PackItem[], items: readonly PackItem[]): void {
+function append(to: (string | number)[], items: readonly (string | number)[]): void {
   for (let i = 0; i < items.length; i++) to.push(items[i]!);
 }
 
@@ -166,13 +166,13 @@ export class CommitStore {
       q?.wakeMarker?.member ?? '',
     ];
     // The sections, packed into one argument (see packItems).
-    const argv: PackItem[] = [step.actors.length];
+    const argv: (string | number)[] = [step.actors.length];
     // Per group only what every event needs; snapshots and expiries (rarer) name their group.
     const snapshots: (string | number)[] = [];
     const expiries: (string | number)[] = [];
     step.actors.forEach((a, g) => {
       argv.push(a.ref, a.expectedSeq, a.entries.length);
-      a.entries.forEach((e, n) => argv.push(entryParts(e, a.sentJson?.[n])));
+      a.entries.forEach((e, n) => argv.push(encodeEntry(e, a.sentJson?.[n])));
       if (a.snapshot) snapshots.push(g + 1, a.snapshot.seq, a.snapshot.version, JSON.stringify(a.snapshot.state), JSON.stringify(a.snapshot.timers ?? {}));
       if (a.ttlMs) expiries.push(g + 1, a.ttlMs);
     });

@@ -56,21 +56,11 @@ interface StoredEntry {
  * id and ts since): stored as is.
  */
 export function encodeEntry(entry: JournalEntry, sentJson?: string): string {
-  const parts = entryParts(entry, sentJson);
-  return typeof parts === 'string' ? parts : parts.join('');
-}
-
-/** `encodeEntry`'s text, in the common case as parts to be written one after the other (see packItems). */
-export function entryParts(entry: JournalEntry, sentJson?: string): string | string[] {
   const ev = entry.event;
   if (sentJson !== undefined || (ev.id === undefined && ev.ts === undefined)) {
     // The common case (the event as sent, without its own id/ts): no copy.
-    const e = sentJson ?? JSON.stringify(ev);
-    const id = JSON.stringify(entry.id);
-    const seq = String(entry.seq);
-    const ts = String(entry.ts);
-    if (entry.timer === undefined) return ['{"s":', seq, ',"i":', id, ',"t":', ts, ',"e":', e, '}'];
-    return ['{"s":', seq, ',"i":', id, ',"t":', ts, ',"e":', e, ',"k":', JSON.stringify(entry.timer), '}'];
+    const k = entry.timer !== undefined ? `,"k":${JSON.stringify(entry.timer)}` : '';
+    return `{"s":${entry.seq},"i":${JSON.stringify(entry.id)},"t":${entry.ts},"e":${sentJson ?? JSON.stringify(ev)}${k}}`;
   }
   const { id, ts, ...rest } = ev;
   const e: JsonObject = { ...rest };

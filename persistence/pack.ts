@@ -9,31 +9,24 @@
  * concatenating its text piece by piece, and the socket write flattens and
  * encodes that text again: for a commit of thousands of arguments that was
  * ~9 % of a worker's CPU. Here each item is encoded once, straight into its
- * place.
+ * place (built whole first: a template string written once is ~3x faster
+ * than its pieces written one by one).
  */
+
+/** `Buffer.prototype.utf8Write`: Node's binding behind `write(string, offset, 'utf8')` (not in @types/node). */
+type RawBuffer = Buffer & { utf8Write(s: string, offset: number): number };
 
 /** Reused for every packing (the result is a copy of the part used). */
 let scratch = Buffer.allocUnsafe(256 * 1024);
 /** Larger packings get a buffer of their own rather than growing the scratch for good. */
 const SCRATCH_MAX = 16 * 1024 * 1024;
 
-/**
- * An item: a string, a number, or a string given in parts (written one after
- * the other: text built from pieces is never concatenated, only encoded).
- */
-export type PackItem = string | number | readonly string[];
-
-export function packItems(items: readonly PackItem[]): Buffer {
+export function packItems(items: readonly (string | number)[]): Buffer {
   // A UTF-16 code unit is at most 3 UTF-8 bytes; a number's text at most 24 characters.
   let bound = 0;
   for (let k = 0; k < items.length; k++) {
     const x = items[k]!;
-    if (typeof x === 'string') bound += 4 + x.length * 3;
-    else if (typeof x === 'number') bound += 28;
-    else {
-      bound += 4;
-      for (let p = 0; p < x.length; p++) bound += x[p]!.length * 3;
-    }
+    bound += typeof x === 'string' ? 4 + x.length * 3 : 28;
   }
   let buf = scratch;
   if (bound > buf.length) {
@@ -43,14 +36,12 @@ export function packItems(items: readonly PackItem[]): Buffer {
   let off = 0;
   for (let k = 0; k < items.length; k++) {
     const x = items[k]!;
-    let n: number;
-    if (typeof x === 'string') n = buf.write(x, off + 4, 'utf8');
-    else if (typeof x === 'number') n = buf.write(String(x), off + 4, 'latin1');
-    else {
-      n = 0;
-      for (let p = 0; p < x.length; p++) n += buf.write(x[p]!, off + 4 + n, 'utf8');
-    }
-    buf.writeUInt32BE(n, off);
+    // Buffer's own encoder, without `write`'s argument handling; the length's 4 bytes written by hand.
+    const n = (buf as RawBuffer).utf8Write(typeof x === 'string' ? x : String(x), off + 4);
+    buf[off] = n >>> 24;
+    buf[off + 1] = (n >>> 16) & 0xff;
+    buf[off + 2] = (n >>> 8) & 0xff;
+    buf[off + 3] = n & 0xff;
     off += 4 + n;
   }
   const out = Buffer.allocUnsafe(off);
