@@ -11,7 +11,7 @@ import { rng } from '../helpers/random';
 import { cleanupNamespace, redisUrl, uniqueNamespace } from '../helpers/redis';
 import { sleep } from '../helpers/time';
 import { expectExactlyOnce, verifyBank, verifyOutputs, type BankEvent } from './fixtures/bank-model';
-import { startBankWorker, Timeline, type WorkerProc } from './fixtures/worker-proc';
+import { BankWorkers } from './fixtures/worker-proc';
 
 const KEYS = 100;
 const EVENTS = 4_000;
@@ -20,22 +20,15 @@ const KILLS = 5;
 describe('faults: worker killed with kill -9', () => {
   const ns = uniqueNamespace('crash');
   let producer: ActorSystem;
-  const procs: WorkerProc[] = [];
-  const timeline = new Timeline();
+  const workers = new BankWorkers({ redisUrl: redisUrl(), namespace: ns, partitions: 8, leaseTtlMs: 1_000 });
+  const startWorker = () => workers.start();
   let passed = false;
 
   afterAll(async () => {
-    if (!passed) timeline.save('worker-crash');
-    for (const w of procs) if (w.alive) await w.kill9();
+    await workers.close(passed, 'worker-crash');
     await producer?.close();
     await cleanupNamespace(redisUrl(), ns);
   });
-
-  const startWorker = () => {
-    const w = startBankWorker(`w${procs.length}`, { redisUrl: redisUrl(), namespace: ns, partitions: 8, leaseTtlMs: 1_000 }, timeline);
-    procs.push(w);
-    return w;
-  };
 
   it('applies every accepted event exactly once and in order, across kills at random moments', async () => {
     const random = rng(20261120);
@@ -80,7 +73,7 @@ describe('faults: worker killed with kill -9', () => {
     for (const s of sent) accepted.set(s.key, [...(accepted.get(s.key) ?? []), s]);
     const v = await verifyBank(producer, accepted);
     const out = await verifyOutputs(producer, v.expectedOutputs);
-    const epochs = procs.reduce((n, w) => n + w.acquisitions(), 0);
+    const epochs = workers.acquisitions();
     process.stdout.write(
       `worker-crash: events=${EVENTS} duplicates-sent=${duplicates} keys=${KEYS} kills=${kills} lease-acquisitions=${epochs} lost=${v.lost} duplicated=${v.duplicated} mismatched=${v.mismatched} outputs=${out.outputs}\n`,
     );
