@@ -183,11 +183,30 @@ interface Resolved {
   watchdogStallMs: number;
 }
 
-/** Whether Redis stream id `a` ("ms-seq", or "0") is at or after `b`. */
+/**
+ * Whether a reader at position element `a` has read everything up to stream id
+ * `b` ("ms-seq", or "0"). `a` is a stream id, or `<id>/<k>`: the first k
+ * outputs of record <id> read, not all of them (see `outputReader`).
+ */
 function streamIdAtLeast(a: string, b: string): boolean {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am > bm || (am === bm && as >= bs);
+  const slash = a.indexOf('/');
+  const id = slash < 0 ? a : a.slice(0, slash);
+  const [am = 0n, as = 0n] = id.split('-').map(BigInt);
+  const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
+  return am > bm || (am === bm && (as > bs || (as === bs && slash < 0)));
+}
+
+/**
+ * Where XREAD resumes for a position element: after the record, or, for
+ * `<id>/<k>` (a record partly read), just before it, so that it is read again
+ * and its first k outputs skipped.
+ */
+function readAfter(element: string): string {
+  const slash = element.indexOf('/');
+  if (slash < 0) return element;
+  const [ms = 0n, seq = 0n] = element.slice(0, slash).split('-').map(BigInt);
+  if (seq > 0n) return `${ms}-${seq - 1n}`;
+  return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0';
 }
 
 function resolveOptions(o: ActorSystemOptions): Resolved {
@@ -591,7 +610,7 @@ class System implements ActorSystem {
         }
         let batches;
         try {
-          batches = await OutboxStore.read(conn, this.keys.map((keys, p) => ({ keys, after: positions![p]! })), 500, 1_000);
+          batches = await OutboxStore.read(conn, this.keys.map((keys, p) => ({ keys, after: readAfter(positions![p]!) })), 500, 1_000);
         } catch (err) {
           if (done || this.closing) return finish();
           this.events.emit('error', toError(err), {});
@@ -602,6 +621,21 @@ class System implements ActorSystem {
           // Within a partition's records, positions differ only in that partition's stream id.
           const [head, tail] = positionAround(positions, partition);
           for (const r of records) {
+            if (r.kind === 'outs') {
+              // A commit's outputs: the k-th of n is at "<id>/<k>", the last at "<id>" (all read). A
+              // position inside this record (resuming) skips the outputs already read.
+              const outs = JSON.parse(r.body) as PositionedOutput[];
+              const at = positions[partition]!;
+              const skip = at.startsWith(`${r.position}/`) ? Number(at.slice(r.position.length + 1)) : 0;
+              for (let k = skip; k < outs.length; k++) {
+                const element = k + 1 < outs.length ? `${r.position}/${k + 1}` : r.position;
+                const out = outs[k]!;
+                out.position = head + element + tail;
+                buffer.push(out);
+              }
+              positions[partition] = r.position;
+              continue;
+            }
             positions[partition] = r.position;
             if (r.kind !== 'out') continue;
             const out = JSON.parse(r.body) as PositionedOutput;
@@ -751,8 +785,8 @@ function positionAround(positions: string[], p: number): [string, string] {
 
 function decodePosition(position: string, partitions: number): string[] {
   const parts = typeof position === 'string' ? position.split(',') : [];
-  if (parts.length !== partitions || !parts.every((p) => /^\d+(-\d+)?$/.test(p))) {
-    throw new InvalidOptionError('outputs({ from })', `'start', 'now' or a position of this namespace's outputs (${partitions} stream ids)`, position);
+  if (parts.length !== partitions || !parts.every((p) => /^\d+(-\d+)?(\/[1-9]\d*)?$/.test(p))) {
+    throw new InvalidOptionError('outputs({ from })', `'start', 'now' or a position of this namespace's outputs (${partitions} stream ids, each possibly with /<k>)`, position);
   }
   return parts;
 }

@@ -89,7 +89,7 @@ export interface StepCommit {
 
 /** What a commit returns. */
 export interface CommitResult {
-  /** Stream id of the last output written ('' if none). */
+  /** Stream id of the record of this commit's outputs ('' if none). */
   lastOutputId: string;
   /** Waiting jobs in the guarded queue right after the commit (-1: no guard). */
   waiting: number;
@@ -182,9 +182,10 @@ export class CommitStore {
     append(argv, expiries);
     argv.push(step.dedup.length);
     append(argv, step.dedup);
-    // Outputs (to the outputs stream, body only) and mail (to the mail stream): two sections.
+    // Outputs (to the outputs stream, all of the step's in one record: their JSON array text) and
+    // mail (to the mail stream): two sections.
     argv.push(step.outputs.length);
-    append(argv, step.outputs);
+    if (step.outputs.length > 0) argv.push(`[${step.outputs.join(',')}]`);
     argv.push(step.mail.length);
     for (const m of step.mail) argv.push(m.kind, m.body);
     argv.push(step.deadLetters.length);

@@ -6,16 +6,24 @@ import type { OutboxKind } from './commit';
 export interface OutboxRecord {
   /** Stream entry id: the record's position in its partition's outbox. */
   position: string;
-  kind: OutboxKind;
+  /** 'outs': the outputs of one commit, `body` their JSON array text; 'out': one output (older records). */
+  kind: OutboxKind | 'outs';
   body: string;
 }
 
-/** Stream entries as records: fields `body` and `kind` (none: an output, as the outbox stream writes them). */
+/**
+ * Stream entries as records: field `outs` (a commit's outputs, as the outputs
+ * stream writes them now), or `body` with `kind` (none: one output, as older
+ * records of the outputs stream are; mail records say their kind).
+ */
 function toRecords(entries: [string, string[]][]): OutboxRecord[] {
   return entries.map(([position, fields]) => {
     const rec: OutboxRecord = { position, kind: 'out', body: '' };
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === 'kind') rec.kind = fields[i + 1] as OutboxKind;
+      if (fields[i] === 'outs') {
+        rec.kind = 'outs';
+        rec.body = fields[i + 1]!;
+      } else if (fields[i] === 'kind') rec.kind = fields[i + 1] as OutboxKind;
       else if (fields[i] === 'body') rec.body = fields[i + 1]!;
     }
     return rec;

@@ -48,7 +48,11 @@
     T expiries, each: groupIndex, ttlMs: the group's journal and snapshot expire
       after that much inactivity (every commit renews it); groups not named: kept
     D dedup members
-    O outputs (to the outbox stream), each: body
+    O outputs (to the outbox stream): their count, then, when there are any,
+      one item: their JSON array text, written as ONE stream record (field
+      "outs"; a reader splits it, and names an output inside it by the
+      record's id and its index). One record per commit instead of one per
+      output: a stream entry, a call and a reply entry less per output.
     M mail (to the mail stream, which the relay moves to the queues), each:
       kind ("mail" | "timer"), body
     L dead letters, each: body
@@ -183,9 +187,9 @@ end
 local lastId = ""
 local mailKey = prefix .. "mail"
 local outCount = tonumber(A[i]); i = i + 1
-for o = 1, outCount do
-  -- Only the body: a record without a kind is an output (older records also say "kind" "out").
-  lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "body", A[i])
+-- (Older records hold one output each, as "body", some with "kind" "out": readers still read them.)
+if outCount > 0 then
+  lastId = rcall("XADD", KEYS[3], "MAXLEN", "~", maxLen, "*", "outs", A[i])
   i = i + 1
 end
 local mailCount = tonumber(A[i]); i = i + 1

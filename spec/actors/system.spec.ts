@@ -11,6 +11,7 @@ import {
   TerminalActorError,
   UnknownActorTypeError,
   type ActorSystem,
+  type PositionedOutput,
 } from '../../index';
 import { account } from '../../apps/bank/account-machine';
 import { Redis } from 'ioredis';
@@ -236,13 +237,38 @@ describe('actor system', () => {
     const o1 = outputs.filter((o) => o.key === 'o1');
     expect(o1.map((o) => o.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
     expect(o1.map((o) => o.event.n)).toEqual([...Array.from({ length: 20 }, (_, i) => i), 0]);
-    // A position names a stream id per partition (4 here); resuming after one yields only what came after it.
-    for (const o of outputs) expect(o.position).toMatch(/^\d+(-\d+)?(,\d+(-\d+)?){3}$/);
+    // A position names a stream id per partition (4 here; "/k" within a commit's outputs); resuming after one yields only what came after it.
+    for (const o of outputs) expect(o.position).toMatch(/^\d+(-\d+)?(\/\d+)?(,\d+(-\d+)?(\/\d+)?){3}$/);
     const rest: unknown[] = [];
     const it = system.outputs({ from: outputs[30]!.position })[Symbol.asyncIterator]();
     for (let i = 0; i < 10; i++) rest.push((await it.next()).value);
     await it.return?.();
     expect(rest).toEqual(outputs.slice(31).map((o) => expect.objectContaining({ id: o.id })));
+  });
+
+  it('resumes at any output of a commit that wrote many: each position yields exactly the outputs after it', async () => {
+    const system = await sys.create([account]);
+    // One sendMany to one key: one job, one batch, one commit of 25 outputs (refused withdrawals).
+    await system.sendMany(Array.from({ length: 25 }, (_, i) => ({ type: 'account', key: 'many', event: { type: 'withdraw', amount: 1 + i } })));
+    await system.send('account', 'other', { type: 'withdraw', amount: 1 });
+    await system.drain();
+    const all: PositionedOutput[] = [];
+    for await (const out of system.outputs({ until: 'now' })) all.push(out);
+    expect(all).toHaveLength(26);
+    const inside = all.filter((o) => o.position.includes('/'));
+    expect(inside.length).toBeGreaterThanOrEqual(20); // the positions inside a commit's record are exercised
+    for (let i = 0; i < all.length; i++) {
+      const rest: string[] = [];
+      for await (const out of system.outputs({ from: all[i]!.position, until: 'now' })) rest.push(out.id);
+      expect(rest).toEqual(all.slice(i + 1).map((o) => o.id));
+    }
+    // The same positions, with iteration left open: a new output after the end comes next.
+    const it = system.outputs({ from: all[all.length - 1]!.position })[Symbol.asyncIterator]();
+    await system.send('account', 'many', { type: 'withdraw', amount: 999 });
+    const next = await it.next();
+    await it.return?.();
+    expect(next.value?.event).toEqual(expect.objectContaining({ amount: 999 }));
+    expect(() => system.outputs({ from: inside[0]!.position.replace(/\/\d+/, '/0') })).toThrow(InvalidOptionError);
   });
 
   it('delivers actor-to-actor mail exactly once, after the sender committed', async () => {
