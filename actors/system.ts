@@ -13,8 +13,11 @@ import {
   namespaceMetaKey,
   NAMESPACE_PATTERN,
   OutboxStore,
+  outputsReadOf,
   PartitionKeys,
   PartitionStateStore,
+  positionReached,
+  POSITION_ELEMENT,
   registerScripts,
   toError,
   type JournalEntry,
@@ -181,32 +184,6 @@ interface Resolved {
   closeTimeoutMs: number;
   commandTimeoutMs: number;
   watchdogStallMs: number;
-}
-
-/**
- * Whether a reader at position element `a` has read everything up to stream id
- * `b` ("ms-seq", or "0"). `a` is a stream id, or `<id>/<k>`: the first k
- * outputs of record <id> read, not all of them (see `outputReader`).
- */
-function streamIdAtLeast(a: string, b: string): boolean {
-  const slash = a.indexOf('/');
-  const id = slash < 0 ? a : a.slice(0, slash);
-  const [am = 0n, as = 0n] = id.split('-').map(BigInt);
-  const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
-  return am > bm || (am === bm && (as > bs || (as === bs && slash < 0)));
-}
-
-/**
- * Where XREAD resumes for a position element: after the record, or, for
- * `<id>/<k>` (a record partly read), just before it, so that it is read again
- * and its first k outputs skipped.
- */
-function readAfter(element: string): string {
-  const slash = element.indexOf('/');
-  if (slash < 0) return element;
-  const [ms = 0n, seq = 0n] = element.slice(0, slash).split('-').map(BigInt);
-  if (seq > 0n) return `${ms}-${seq - 1n}`;
-  return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0';
 }
 
 function resolveOptions(o: ActorSystemOptions): Resolved {
@@ -606,11 +583,11 @@ class System implements ActorSystem {
         if (done || this.closing) return finish();
         if (ends) {
           const end = await ends;
-          if (positions.every((pos, p) => streamIdAtLeast(pos, end[p]!))) return finish();
+          if (positions.every((pos, p) => positionReached(pos, end[p]!))) return finish();
         }
         let batches;
         try {
-          batches = await OutboxStore.read(conn, this.keys.map((keys, p) => ({ keys, after: readAfter(positions![p]!) })), 500, 1_000);
+          batches = await OutboxStore.read(conn, this.keys.map((keys, p) => ({ keys, after: positions![p]! })), 500, 1_000);
         } catch (err) {
           if (done || this.closing) return finish();
           this.events.emit('error', toError(err), {});
@@ -625,8 +602,7 @@ class System implements ActorSystem {
               // A commit's outputs: the k-th of n is at "<id>/<k>", the last at "<id>" (all read). A
               // position inside this record (resuming) skips the outputs already read.
               const outs = JSON.parse(r.body) as PositionedOutput[];
-              const at = positions[partition]!;
-              const skip = at.startsWith(`${r.position}/`) ? Number(at.slice(r.position.length + 1)) : 0;
+              const skip = outputsReadOf(r, positions[partition]!);
               for (let k = skip; k < outs.length; k++) {
                 const element = k + 1 < outs.length ? `${r.position}/${k + 1}` : r.position;
                 const out = outs[k]!;
@@ -785,7 +761,7 @@ function positionAround(positions: string[], p: number): [string, string] {
 
 function decodePosition(position: string, partitions: number): string[] {
   const parts = typeof position === 'string' ? position.split(',') : [];
-  if (parts.length !== partitions || !parts.every((p) => /^\d+(-\d+)?(\/[1-9]\d*)?$/.test(p))) {
+  if (parts.length !== partitions || !parts.every((p) => POSITION_ELEMENT.test(p))) {
     throw new InvalidOptionError('outputs({ from })', `'start', 'now' or a position of this namespace's outputs (${partitions} stream ids, each possibly with /<k>)`, position);
   }
   return parts;

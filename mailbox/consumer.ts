@@ -125,7 +125,7 @@ export class PartitionConsumer {
    */
   afterCommit(waiting: number): void {
     this.waitingHint = Math.max(0, waiting);
-    if (waiting === 0) void this.worker.markDrained(this.token);
+    if (waiting === 0) this.worker.markDrained(this.token).catch((err: unknown) => this.onError?.(err instanceof Error ? err : new Error(String(err))));
   }
 
   /**

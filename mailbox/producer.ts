@@ -11,7 +11,7 @@ export interface ProducerOptions {
 
 /** One `enqueue` call waiting for its lane's next write: its envelopes in wire form. */
 interface Pending {
-  envelopes: WireTuple[];
+  wire: WireTuple[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -69,7 +69,7 @@ export class Producer {
       this.lanes.set(partition, lane);
     }
     const wire = envelopes.map(toWire);
-    const done = new Promise<void>((resolve, reject) => lane!.pending.push({ envelopes: wire, resolve, reject }));
+    const done = new Promise<void>((resolve, reject) => lane!.pending.push({ wire, resolve, reject }));
     if (!lane.flushing) {
       lane.flushing = true;
       queueMicrotask(() => void this.flush(partition, lane!));
@@ -87,7 +87,7 @@ export class Producer {
   private async flush(partition: number, lane: Lane): Promise<void> {
     while (lane.pending.length > 0) {
       const batch = lane.pending.splice(0, lane.pending.length);
-      const all = batch.length === 1 ? batch[0]!.envelopes : batch.flatMap((p) => p.envelopes);
+      const all = batch.length === 1 ? batch[0]!.wire : batch.flatMap((p) => p.wire);
       const jobs: { name: string; data: MailboxJobData; opts: JobsOptions }[] = [];
       for (let i = 0; i < all.length; i += this.maxEventsPerJob) {
         jobs.push({ name: 'events', data: jobData(all.slice(i, i + this.maxEventsPerJob)), opts: JOB_OPTIONS });
@@ -113,7 +113,7 @@ export class Producer {
   /** Events waiting or in flight in this process. */
   get pendingCount(): number {
     let n = 0;
-    for (const lane of this.lanes.values()) n += lane.pending.reduce((a, p) => a + p.envelopes.length, 0) + (lane.flushing ? 1 : 0);
+    for (const lane of this.lanes.values()) n += lane.pending.reduce((a, p) => a + p.wire.length, 0) + (lane.flushing ? 1 : 0);
     return n;
   }
 

@@ -87,10 +87,8 @@ export interface StepCommit {
   queue?: QueueGuard;
 }
 
-/** What a commit returns. */
+/** What a commit returns (the script also returns the id of its outputs record, which nothing reads). */
 export interface CommitResult {
-  /** Stream id of the record of this commit's outputs ('' if none). */
-  lastOutputId: string;
   /** Waiting jobs in the guarded queue right after the commit (-1: no guard). */
   waiting: number;
 }
@@ -153,7 +151,7 @@ export class CommitStore {
    */
   async commit(keys: PartitionKeys, lease: Lease, step: StepCommit, now = Date.now()): Promise<CommitResult> {
     const q = step.queue;
-    const header: (string | number | Buffer)[] = [
+    const header: (string | number)[] = [
       lease.value,
       keys.prefix,
       now,
@@ -203,7 +201,7 @@ export class CommitStore {
     // Without a guard, the queue's keys are never read: any keys of the partition's slot do.
     const reply = await this.client.kfCommit(keys.lease, keys.dedup, keys.outbox, q?.activeKey ?? keys.lease, q?.waitingKey ?? keys.lease, q?.wakeMarker?.key ?? keys.lease, [...header, packItems(argv)]);
     const code = Number(reply[0]);
-    if (code === 1) return { lastOutputId: String(reply[1]), waiting: Number(reply[2]) };
+    if (code === 1) return { waiting: Number(reply[2]) };
     if (code === -1) throw new LeaseLostError(keys.partition, lease.value, String(reply[1]));
     if (code === -2) {
       const a = step.actors[Number(reply[1])];

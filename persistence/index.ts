@@ -10,7 +10,7 @@ export { registerScripts, type RedisClient } from './scripts';
 export { LeaseStore, type Lease, type AcquireResult } from './lease';
 export { JournalStore, type JournalEntry, type StoredSnapshot, type LoadedActor, type JsonObject } from './journal';
 export { CommitStore, type StepCommit, type CommitResult, type QueueGuard, type ActorCommit, type OutboxEntry, type OutboxKind, type CommitLimits } from './commit';
-export { OutboxStore, type OutboxRecord } from './outbox';
+export { OutboxStore, positionReached, outputsReadOf, POSITION_ELEMENT, type OutboxRecord } from './outbox';
 export { DeadLetterStore, type DeadLetterRecord } from './dead-letters';
 export { PartitionStateStore } from './partition-state';
 export { MembershipStore } from './membership';

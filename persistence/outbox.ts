@@ -31,6 +31,46 @@ function toRecords(entries: [string, string[]][]): OutboxRecord[] {
 }
 
 /**
+ * Where a reader of a partition's outputs is: a stream id (everything up to
+ * that record read), or `<id>/<k>` (the first k outputs of record <id> read,
+ * not all of them: a commit's outputs are one record).
+ */
+export const POSITION_ELEMENT = /^\d+(-\d+)?(\/[1-9]\d*)?$/;
+
+/** The record id of a position element, and how many of its outputs were read (undefined: all). */
+function splitElement(element: string): [id: string, read: number | undefined] {
+  const slash = element.indexOf('/');
+  return slash < 0 ? [element, undefined] : [element.slice(0, slash), Number(element.slice(slash + 1))];
+}
+
+/** Whether a reader at position element `element` has read everything up to stream id `id`. */
+export function positionReached(element: string, id: string): boolean {
+  const [at, read] = splitElement(element);
+  const [am = 0n, as = 0n] = at.split('-').map(BigInt);
+  const [bm = 0n, bs = 0n] = id.split('-').map(BigInt);
+  return am > bm || (am === bm && (as > bs || (as === bs && read === undefined)));
+}
+
+/** How many outputs of `record` a reader at `element` has read already (0 unless it is inside it). */
+export function outputsReadOf(record: OutboxRecord, element: string): number {
+  const [at, read] = splitElement(element);
+  return at === record.position ? (read ?? 0) : 0;
+}
+
+/**
+ * Where XREAD resumes for a position element: after its record or, when the
+ * record was partly read, just before it, so that it is read again (and the
+ * outputs already read skipped, see `outputsReadOf`).
+ */
+function readAfter(element: string): string {
+  const [at, read] = splitElement(element);
+  if (read === undefined) return at;
+  const [ms = 0n, seq = 0n] = at.split('-').map(BigInt);
+  if (seq > 0n) return `${ms}-${seq - 1n}`;
+  return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0';
+}
+
+/**
  * Reading a partition's outbox: the outputs stream (for readers) and the
  * mail stream with the relay's position in it.
  */
@@ -68,8 +108,9 @@ export class OutboxStore {
   }
 
   /**
-   * Block up to `blockMs` for records after the given positions of several
-   * outboxes. Needs a connection of its own (XREAD BLOCK holds it).
+   * Block up to `blockMs` for records after the given position elements of
+   * several outboxes (a partly read record is read again). Needs a connection
+   * of its own (XREAD BLOCK holds it).
    */
   static async read(
     blocking: RedisClient,
@@ -80,12 +121,12 @@ export class OutboxStore {
     let res: [string, [string, string[]][]][] | null;
     if (blocking instanceof Cluster) {
       // Each outbox is in its own slot: one non-blocking read per partition, then a short wait if all were empty.
-      const parts = await Promise.all(streams.map((s) => blocking.xread('COUNT', count, 'STREAMS', s.keys.outbox, s.after)));
+      const parts = await Promise.all(streams.map((s) => blocking.xread('COUNT', count, 'STREAMS', s.keys.outbox, readAfter(s.after))));
       res = parts.flatMap((p) => (p ?? []) as [string, [string, string[]][]][]);
       if (res.length === 0) await new Promise((r) => setTimeout(r, Math.min(blockMs, 100)));
     } else {
       const names = streams.map((s) => s.keys.outbox);
-      const ids = streams.map((s) => s.after);
+      const ids = streams.map((s) => readAfter(s.after));
       res = (await blocking.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...names, ...ids)) as [string, [string, string[]][]][] | null;
     }
     if (!res) return [];

@@ -16,8 +16,8 @@
 /** `Buffer.prototype.utf8Write`: Node's binding behind `write(string, offset, 'utf8')` (not in @types/node). */
 type RawBuffer = Buffer & { utf8Write(s: string, offset: number): number };
 
-/** Reused for every packing (the result is a copy of the part used). */
-let scratch = Buffer.allocUnsafe(256 * 1024);
+/** Reused for every packing (the result is a copy of the part used); made by the first one. */
+let scratch: Buffer | undefined;
 /** Larger packings get a buffer of their own rather than growing the scratch for good. */
 const SCRATCH_MAX = 16 * 1024 * 1024;
 
@@ -28,7 +28,7 @@ export function packItems(items: readonly (string | number)[]): Buffer {
     const x = items[k]!;
     bound += typeof x === 'string' ? 4 + x.length * 3 : 28;
   }
-  let buf = scratch;
+  let buf = (scratch ??= Buffer.allocUnsafe(256 * 1024));
   if (bound > buf.length) {
     buf = Buffer.allocUnsafe(bound);
     if (bound <= SCRATCH_MAX) scratch = buf;

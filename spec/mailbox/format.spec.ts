@@ -36,6 +36,26 @@ describe('mailbox format', () => {
     expect(decodeJobData({ hello: 'world' })).toBeUndefined();
   });
 
+  it('a job whose data is not keyflow\'s (an event text that does not parse) is reported and acknowledged without effect; the worker goes on', async () => {
+    const system = await sys.create([account], { partitions: 1 });
+    const errors: string[] = [];
+    system.events.on('error', (err) => errors.push(err.message));
+    const conn = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const queue = new Queue('q', { connection: conn, prefix: `{${system.namespace}:0}` });
+    try {
+      const bad = await queue.add('events', { v: MAILBOX_FORMAT, events: [['e1', 1, 'account', 'a', '{"type":"deposit","amount":']] } as never);
+      await system.send('account', 'a', { type: 'deposit', amount: 5 });
+      await system.drain({ timeoutMs: 10_000 });
+      expect((await system.get('account', 'a'))?.context.balance).toBe(5);
+      expect((await system.get('account', 'a'))?.seq).toBe(1);
+      expect(errors.find((m) => m.includes(`job ${bad.id}`))).toContain("is not keyflow's");
+      expect(await queue.getJobCounts('active', 'wait')).toEqual({ active: 0, wait: 0 });
+    } finally {
+      await queue.close();
+      conn.disconnect();
+    }
+  });
+
   it('a job of a newer format is never dropped: the worker applies what came before, leaves it and what follows in place, and stands down', async () => {
     const system = await sys.create([account], { partitions: 1, leaseTtlMs: 1_000 });
     const errors: string[] = [];
