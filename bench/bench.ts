@@ -159,6 +159,78 @@ async function redisCounters(admin: Redis): Promise<RedisCounters> {
   return { cpu: num('used_cpu_user') + num('used_cpu_sys'), commands: num('total_commands_processed') };
 }
 
+/**
+ * Redis's AOF rewrites, kept out of the measured phases. The bench's Redis
+ * keeps an AOF (appendfsync everysec), and Redis forks a rewrite whenever the
+ * file has doubled past auto-aof-rewrite-min-size (64 MB): at these write
+ * rates, every few seconds, whichever side is being measured. The child takes
+ * one of the two cores, and its CPU is in no INFO counter; where rewrites
+ * landed moved a 2-second phase by ~10 %. So, on a Redis this run started
+ * (KEYFLOW_REDIS_PRIVATE, set by `npm run bench`), the automatic rewrite is
+ * put off to 1 GB (more than a phase writes) and the file is compacted before
+ * each measured phase (BGREWRITEAOF, waited for). The AOF stays on and every
+ * write still goes to it. A Redis the bench did not start is left as it is.
+ */
+class AofHousekeeping {
+  /**
+   * Rewrites made before phases; rewrites Redis started on its own since the first (none
+   * expected: nothing between two compactions writes 1 GB); the largest AOF found (bytes).
+   */
+  rewrites = 0;
+  unplannedRewrites = 0;
+  largestAofBytes = 0;
+  private rewritesSeen: number | undefined;
+
+  private constructor(
+    private readonly admin: Redis,
+    readonly active: boolean,
+  ) {}
+
+  static async setUp(admin: Redis): Promise<AofHousekeeping> {
+    const aof = ((await admin.config('GET', 'appendonly')) as string[])[1] === 'yes';
+    const active = aof && process.env.KEYFLOW_REDIS_PRIVATE === '1';
+    if (active) await admin.config('SET', 'auto-aof-rewrite-min-size', String(1024 * 1024 * 1024));
+    return new AofHousekeeping(admin, active);
+  }
+
+  /** Before a measured phase: compact the AOF and wait until the rewrite is done. */
+  async compact(): Promise<void> {
+    if (!this.active) return;
+    await this.check();
+    await this.admin.bgrewriteaof();
+    this.rewritesSeen = (await this.settled()).count;
+    this.rewrites++;
+  }
+
+  /** After a phase: what it left (the AOF's size, rewrites Redis made on its own meanwhile). */
+  async check(): Promise<void> {
+    if (!this.active) return;
+    const p = await this.settled();
+    if (p.size > this.largestAofBytes) this.largestAofBytes = p.size;
+    if (this.rewritesSeen !== undefined) this.unplannedRewrites += p.count - this.rewritesSeen;
+    this.rewritesSeen = p.count;
+  }
+
+  /** Once no rewrite is in progress or scheduled: the AOF's size and the rewrites so far. */
+  private async settled(): Promise<{ size: number; count: number }> {
+    const persistence = async () => {
+      const info = await this.admin.info('persistence');
+      const num = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+      return { busy: num('aof_rewrite_in_progress') === 1 || num('aof_rewrite_scheduled') === 1, size: num('aof_current_size'), count: num('aof_rewrites') };
+    };
+    const deadline = performance.now() + 120_000;
+    for (;;) {
+      const p = await persistence();
+      if (!p.busy) return p;
+      if (performance.now() > deadline) throw new Error('the AOF rewrite did not finish within 120 s');
+      await sleep(10);
+    }
+  }
+}
+
+/** Set by main: what CostMeter.start does to Redis before each measured phase. */
+let housekeeping: AofHousekeeping | undefined;
+
 /** Cost of one measured phase: wall time, Node CPU (this whole process), Redis CPU and commands. */
 class CostMeter {
   private t0 = 0;
@@ -172,6 +244,7 @@ class CostMeter {
   ) {}
 
   async start(): Promise<void> {
+    await housekeeping?.compact();
     this.redis0 = await redisCounters(this.admin);
     this.cpu0 = process.cpuUsage();
     this.children0 = this.children();
@@ -831,6 +904,12 @@ async function main(): Promise<number> {
   const info = await admin.info('server');
   const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
   const appendonly = ((await admin.config('GET', 'appendonly')) as string[])[1] ?? '?';
+  housekeeping = await AofHousekeeping.setUp(admin);
+  log(
+    housekeeping.active
+      ? 'AOF housekeeping: automatic rewrites put off to 1 GB; the AOF is compacted before each measured phase'
+      : `AOF housekeeping: none (${appendonly === 'yes' ? 'a Redis this run did not start: its settings are left alone' : 'no AOF'})`,
+  );
   log(`node ${process.version} (flags: ${nodeFlags().join(' ') || 'none'}), ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), redis ${redisVersion} (appendonly ${appendonly}), load ${os.loadavg().map(r2).join(' ')}`);
   log(`events ${f.events}, keys ${f.keys}, partitions ${f.partitions}, window ${f.window}, chunk ${f.chunk}, latency ${f.rate}/s for ${f.seconds} s`);
 
@@ -839,6 +918,7 @@ async function main(): Promise<number> {
   try {
     if (f.only !== 'raw') engine = await runEngine(f, url, admin, engineNs);
     if (f.only !== 'engine') raw = await runRaw(f, url, admin, rawNs);
+    await housekeeping.check();
   } finally {
     const n = (await deleteNamespace(admin, engineNs)) + (await deleteNamespace(admin, rawNs));
     log(`deleted ${n} bench keys`);
@@ -921,6 +1001,7 @@ async function main(): Promise<number> {
     cpu: os.cpus()[0]?.model,
     redisVersion,
     redisAppendonly: appendonly,
+    aofHousekeeping: { active: housekeeping?.active ?? false, rewritesBetweenPhases: housekeeping?.rewrites ?? 0, otherRewrites: housekeeping?.unplannedRewrites ?? 0, largestAofMB: r1((housekeeping?.largestAofBytes ?? 0) / 1e6) },
     loadavgStart,
     loadavgEnd: os.loadavg().map(r2),
     date: new Date().toISOString(),

@@ -317,10 +317,11 @@ export async function runTsWithRedis(entry, args, { purpose, nodeFlags = [] }) {
     process.exit(1);
   }
   let code = 1;
+  // KEYFLOW_REDIS_PRIVATE=1: the Redis was started for this run (the bench then sets its housekeeping).
+  const env = { ...process.env, REDIS_URL: redis.url, KEYFLOW_REDIS_PRIVATE: '1' };
+  if (redis.external) delete env.KEYFLOW_REDIS_PRIVATE;
   try {
-    code = await runChild(process.execPath, [...nodeFlags, '--import', 'tsx', entry, ...args], {
-      env: { ...process.env, REDIS_URL: redis.url },
-    });
+    code = await runChild(process.execPath, [...nodeFlags, '--import', 'tsx', entry, ...args], { env });
   } catch (e) {
     console.error(`[keyflow] could not run ${entry}: ${e.message}`);
   } finally {
