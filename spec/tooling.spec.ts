@@ -187,3 +187,23 @@ describe('Node flags of worker processes', () => {
     expect(out).toBe('true');
   });
 });
+
+describe('scripts/run.mjs (npm run bench, npm start)', () => {
+  // The bench changes the AOF settings of a Redis only when this tells it the Redis is its run's own.
+  it('tells the child whether the Redis is one it started (KEYFLOW_REDIS_PRIVATE)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'keyflow-run-'));
+    const entry = path.join(dir, 'print-env.mjs');
+    writeFileSync(entry, "process.stdout.write(`${process.env.KEYFLOW_REDIS_PRIVATE ?? 'unset'} ${process.env.REDIS_URL ?? ''}`);\n");
+    const run = (env: NodeJS.ProcessEnv) => execFileSync(process.execPath, [path.join(__dirname, '..', 'scripts', 'run.mjs'), entry], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const { REDIS_URL: _url, ...withoutUrl } = process.env;
+      const [privateFlag, privateUrl] = run({ ...withoutUrl, KEYFLOW_REDIS_PRIVATE: 'left from outside' }).split(' ');
+      expect(privateFlag).toBe('1');
+      expect(privateUrl).not.toBe(redisUrl());
+      // A Redis given by REDIS_URL is someone else's, even when the variable comes in set.
+      expect(run({ ...process.env, REDIS_URL: redisUrl(), KEYFLOW_REDIS_PRIVATE: '1' })).toBe(`unset ${redisUrl()}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
