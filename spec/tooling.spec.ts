@@ -199,6 +199,7 @@ describe('scripts/run.mjs (npm run bench, npm start)', () => {
       const { REDIS_URL: _url, ...withoutUrl } = process.env;
       const [privateFlag, privateUrl] = run({ ...withoutUrl, KEYFLOW_REDIS_PRIVATE: 'left from outside' }).split(' ');
       expect(privateFlag).toBe('1');
+      expect(privateUrl).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
       expect(privateUrl).not.toBe(redisUrl());
       // A Redis given by REDIS_URL is someone else's, even when the variable comes in set.
       expect(run({ ...process.env, REDIS_URL: redisUrl(), KEYFLOW_REDIS_PRIVATE: '1' })).toBe(`unset ${redisUrl()}`);
