@@ -153,10 +153,14 @@ interface RedisCounters {
   commands: number;
 }
 
+/** A numeric field of an INFO reply (NaN when absent). */
+function infoNumber(info: string, name: string): number {
+  return Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
+}
+
 async function redisCounters(admin: Redis): Promise<RedisCounters> {
   const info = await admin.info();
-  const num = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
-  return { cpu: num('used_cpu_user') + num('used_cpu_sys'), commands: num('total_commands_processed') };
+  return { cpu: infoNumber(info, 'used_cpu_user') + infoNumber(info, 'used_cpu_sys'), commands: infoNumber(info, 'total_commands_processed') };
 }
 
 /**
@@ -172,13 +176,13 @@ async function redisCounters(admin: Redis): Promise<RedisCounters> {
  * write still goes to it. A Redis the bench did not start is left as it is.
  */
 class AofHousekeeping {
-  /**
-   * Rewrites made before phases; rewrites Redis started on its own since the first (none
-   * expected: nothing between two compactions writes 1 GB); the largest AOF found (bytes).
-   */
-  rewrites = 0;
-  unplannedRewrites = 0;
+  /** Rewrites the bench asked for, one before each measured phase. */
+  compactions = 0;
+  /** Rewrites Redis started on its own after the first compaction (none expected: nothing between two compactions writes 1 GB). */
+  rewritesByRedis = 0;
+  /** The largest AOF found before a compaction or at the end (bytes). */
   largestAofBytes = 0;
+  /** Redis's count of rewrites (INFO aof_rewrites) after the last compaction. */
   private rewritesSeen: number | undefined;
 
   private constructor(
@@ -186,9 +190,8 @@ class AofHousekeeping {
     readonly active: boolean,
   ) {}
 
-  static async setUp(admin: Redis): Promise<AofHousekeeping> {
-    const aof = ((await admin.config('GET', 'appendonly')) as string[])[1] === 'yes';
-    const active = aof && process.env.KEYFLOW_REDIS_PRIVATE === '1';
+  static async setUp(admin: Redis, appendonly: string): Promise<AofHousekeeping> {
+    const active = appendonly === 'yes' && process.env.KEYFLOW_REDIS_PRIVATE === '1';
     if (active) await admin.config('SET', 'auto-aof-rewrite-min-size', String(1024 * 1024 * 1024));
     return new AofHousekeeping(admin, active);
   }
@@ -196,32 +199,28 @@ class AofHousekeeping {
   /** Before a measured phase: compact the AOF and wait until the rewrite is done. */
   async compact(): Promise<void> {
     if (!this.active) return;
-    await this.check();
+    await this.observe();
     await this.admin.bgrewriteaof();
     this.rewritesSeen = (await this.settled()).count;
-    this.rewrites++;
+    this.compactions++;
   }
 
-  /** After a phase: what it left (the AOF's size, rewrites Redis made on its own meanwhile). */
-  async check(): Promise<void> {
+  /** After a phase: note what it left (the AOF's size, rewrites Redis started on its own meanwhile). */
+  async observe(): Promise<void> {
     if (!this.active) return;
     const p = await this.settled();
     if (p.size > this.largestAofBytes) this.largestAofBytes = p.size;
-    if (this.rewritesSeen !== undefined) this.unplannedRewrites += p.count - this.rewritesSeen;
+    if (this.rewritesSeen !== undefined) this.rewritesByRedis += p.count - this.rewritesSeen;
     this.rewritesSeen = p.count;
   }
 
   /** Once no rewrite is in progress or scheduled: the AOF's size and the rewrites so far. */
   private async settled(): Promise<{ size: number; count: number }> {
-    const persistence = async () => {
-      const info = await this.admin.info('persistence');
-      const num = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
-      return { busy: num('aof_rewrite_in_progress') === 1 || num('aof_rewrite_scheduled') === 1, size: num('aof_current_size'), count: num('aof_rewrites') };
-    };
     const deadline = performance.now() + 120_000;
     for (;;) {
-      const p = await persistence();
-      if (!p.busy) return p;
+      const info = await this.admin.info('persistence');
+      const busy = infoNumber(info, 'aof_rewrite_in_progress') === 1 || infoNumber(info, 'aof_rewrite_scheduled') === 1;
+      if (!busy) return { size: infoNumber(info, 'aof_current_size'), count: infoNumber(info, 'aof_rewrites') };
       if (performance.now() > deadline) throw new Error('the AOF rewrite did not finish within 120 s');
       await sleep(10);
     }
@@ -904,7 +903,7 @@ async function main(): Promise<number> {
   const info = await admin.info('server');
   const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
   const appendonly = ((await admin.config('GET', 'appendonly')) as string[])[1] ?? '?';
-  housekeeping = await AofHousekeeping.setUp(admin);
+  housekeeping = await AofHousekeeping.setUp(admin, appendonly);
   log(
     housekeeping.active
       ? 'AOF housekeeping: automatic rewrites put off to 1 GB; the AOF is compacted before each measured phase'
@@ -918,7 +917,7 @@ async function main(): Promise<number> {
   try {
     if (f.only !== 'raw') engine = await runEngine(f, url, admin, engineNs);
     if (f.only !== 'engine') raw = await runRaw(f, url, admin, rawNs);
-    await housekeeping.check();
+    await housekeeping.observe();
   } finally {
     const n = (await deleteNamespace(admin, engineNs)) + (await deleteNamespace(admin, rawNs));
     log(`deleted ${n} bench keys`);
@@ -1001,7 +1000,7 @@ async function main(): Promise<number> {
     cpu: os.cpus()[0]?.model,
     redisVersion,
     redisAppendonly: appendonly,
-    aofHousekeeping: { active: housekeeping?.active ?? false, rewritesBetweenPhases: housekeeping?.rewrites ?? 0, otherRewrites: housekeeping?.unplannedRewrites ?? 0, largestAofMB: r1((housekeeping?.largestAofBytes ?? 0) / 1e6) },
+    aofHousekeeping: { active: housekeeping.active, compactions: housekeeping.compactions, rewritesByRedis: housekeeping.rewritesByRedis, largestAofMB: r1(housekeeping.largestAofBytes / 1e6) },
     loadavgStart,
     loadavgEnd: os.loadavg().map(r2),
     date: new Date().toISOString(),

@@ -43,11 +43,17 @@ function splitElement(element: string): [id: string, read: number | undefined] {
   return slash < 0 ? [element, undefined] : [element.slice(0, slash), Number(element.slice(slash + 1))];
 }
 
+/** A stream id ("ms-seq", or "ms") as its two numbers (a seq can pass 2^53). */
+function streamId(id: string): [ms: bigint, seq: bigint] {
+  const [ms = 0n, seq = 0n] = id.split('-').map(BigInt);
+  return [ms, seq];
+}
+
 /** Whether a reader at position element `element` has read everything up to stream id `id`. */
 export function positionReached(element: string, id: string): boolean {
   const [at, read] = splitElement(element);
-  const [am = 0n, as = 0n] = at.split('-').map(BigInt);
-  const [bm = 0n, bs = 0n] = id.split('-').map(BigInt);
+  const [am, as] = streamId(at);
+  const [bm, bs] = streamId(id);
   return am > bm || (am === bm && (as > bs || (as === bs && read === undefined)));
 }
 
@@ -65,7 +71,7 @@ export function outputsReadOf(record: OutboxRecord, element: string): number {
 function readAfter(element: string): string {
   const [at, read] = splitElement(element);
   if (read === undefined) return at;
-  const [ms = 0n, seq = 0n] = at.split('-').map(BigInt);
+  const [ms, seq] = streamId(at);
   if (seq > 0n) return `${ms}-${seq - 1n}`;
   return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0';
 }

@@ -36,7 +36,6 @@ describe('faults: actor-to-actor mail under kill -9', () => {
   const ns = uniqueNamespace('mailcrash');
   let producer: ActorSystem;
   const workers = new BankWorkers({ redisUrl: redisUrl(), namespace: ns, partitions: 4, leaseTtlMs: 1_000 });
-  const startWorker = () => workers.start();
   let passed = false;
 
   afterAll(async () => {
@@ -48,7 +47,7 @@ describe('faults: actor-to-actor mail under kill -9', () => {
   it('relays every committed mail once: money is conserved and each deposit matches one covered transfer', async () => {
     const random = rng(20261121);
     producer = await createActorSystem({ redis: redisUrl(), namespace: ns, partitions: 4, actors: [account], worker: false });
-    let worker = startWorker();
+    let worker = workers.start();
     await worker.ready(20_000);
 
     const keys = Array.from({ length: ACCOUNTS }, (_, i) => `acct-${i}`);
@@ -66,10 +65,8 @@ describe('faults: actor-to-actor mail under kill -9', () => {
       if (killAt.has(c)) {
         // A few milliseconds into the chunk's processing: commits with mail in flight, relays pending.
         await sleep(Math.floor(random() * 30));
-        worker.signal('SIGKILL');
+        worker = await workers.replace(worker);
         kills++;
-        worker = startWorker();
-        await worker.ready(20_000);
       } else {
         await sleep(10);
       }

@@ -21,7 +21,6 @@ describe('faults: worker killed with kill -9', () => {
   const ns = uniqueNamespace('crash');
   let producer: ActorSystem;
   const workers = new BankWorkers({ redisUrl: redisUrl(), namespace: ns, partitions: 8, leaseTtlMs: 1_000 });
-  const startWorker = () => workers.start();
   let passed = false;
 
   afterAll(async () => {
@@ -33,7 +32,7 @@ describe('faults: worker killed with kill -9', () => {
   it('applies every accepted event exactly once and in order, across kills at random moments', async () => {
     const random = rng(20261120);
     producer = await createActorSystem({ redis: redisUrl(), namespace: ns, partitions: 8, actors: [account], worker: false });
-    let worker = startWorker();
+    let worker = workers.start();
     await worker.ready(20_000);
 
     // The stream: deposits and withdrawals (a withdrawal above the balance is refused,
@@ -58,10 +57,8 @@ describe('faults: worker killed with kill -9', () => {
       if (killAt.has(chunk)) {
         // Kill at a random moment within the next few milliseconds of processing.
         await sleep(Math.floor(random() * 40));
-        worker.signal('SIGKILL');
+        worker = await workers.replace(worker);
         kills++;
-        worker = startWorker();
-        await worker.ready(20_000);
       } else {
         await sleep(15);
       }
